@@ -100,16 +100,14 @@ def _half_space(indices: np.ndarray) -> np.ndarray:
 
 
 def _chunks(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
-    """Split consecutive items with the given sizes into runs whose total stays <= limit
-    (a single item larger than the limit forms its own run)."""
-    bounds, start, total = [], 0, 0
-    for i, size in enumerate(sizes):
-        if i > start and total + size > limit:
-            bounds.append((start, i))
-            start, total = i, 0
-        total += int(size)
-    bounds.append((start, len(sizes)))
-    return bounds
+    """Split consecutive items into runs whose total size stays near `limit` (a run ends at
+    the first item that starts past a multiple of the limit, so it may exceed the limit by
+    at most one item; an item larger than the limit gets a run of its own)."""
+    starts = np.cumsum(sizes) - sizes
+    run = starts // max(limit, 1)
+    bounds = np.flatnonzero(np.diff(run)) + 1
+    edges = np.concatenate([[0], bounds, [len(sizes)]])
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def lattice_pair_sums(
@@ -207,7 +205,7 @@ def lattice_pair_sums(
     accumulated = {k: positions.new_zeros(n_pairs) for k in weights}
     decays = {k: k.decay(volumes) for k in weights if isinstance(k, Exponential)}
     _add_real_space(
-        accumulated, pair_vectors, pair_crystal, is_diagonal, reduced, reduced_host,
+        accumulated, pair_vectors, counts_host, pair_ptr, pair_crystal, reduced, reduced_host,
         chosen, eta, decays, max_terms,
     )  # fmt: skip
     inverse_powers = [k for k in weights if isinstance(k, InversePower)]
@@ -229,17 +227,16 @@ def lattice_pair_sums(
             + per_crystal_diagonal[pair_crystal] * is_diagonal
         )
 
-    values = {
-        name: sum(c * accumulated[k] for c, k in recipe) for name, recipe in recipes.items()
-    }
+    values = {name: sum(c * accumulated[k] for c, k in recipe) for name, recipe in recipes.items()}
     return PairSums(values, first, second, pair_ptr, counts, chosen)
 
 
 def _add_real_space(
     accumulated: dict[Kernel, torch.Tensor],
     pair_vectors: torch.Tensor,
+    sizes_host: np.ndarray,
+    pair_ptr: torch.Tensor,
     pair_crystal: torch.Tensor,
-    is_diagonal: torch.Tensor,
     reduced: torch.Tensor,
     reduced_host: np.ndarray,
     chosen: SumParameters,
@@ -248,48 +245,88 @@ def _add_real_space(
     max_terms: int,
 ) -> None:
     device = pair_vectors.device
+    n_crystals = len(reduced)
     with torch.no_grad():
-        longest = torch.zeros(len(reduced), dtype=torch.float64, device=device)
+        longest = torch.zeros(n_crystals, dtype=torch.float64, device=device)
         longest = longest.scatter_reduce(
             0, pair_crystal, pair_vectors.norm(dim=-1), reduce="amax", include_self=True
         )
     radius_host = chosen.real_cutoff + longest.cpu().numpy() + 1e-9
-    index_lists = points_within(reduced_host, radius_host, np.linalg.inv(reduced_host).swapaxes(1, 2))
-    translation_counts = torch.as_tensor([len(t) for t in index_lists], device=device)
+    dual = np.linalg.inv(reduced_host).swapaxes(1, 2)
+    index_lists = points_within(reduced_host, radius_host, dual)
+    translation_counts_host = np.array([len(t) for t in index_lists])
+    translation_counts = torch.as_tensor(translation_counts_host, device=device)
     translation_ptr = _offsets(translation_counts)
     indices = torch.as_tensor(np.concatenate(index_lists), dtype=torch.float64, device=device)
     translation_crystal = torch.repeat_interleave(
-        torch.arange(len(reduced), device=device), translation_counts
+        torch.arange(n_crystals, device=device), translation_counts
     )
     translations = torch.einsum("ti,tij->tj", indices, reduced[translation_crystal])
-    origin = translation_ptr[:-1] + torch.as_tensor(
-        [int(np.flatnonzero(~t.any(axis=1))[0]) for t in index_lists], device=device
-    )
     cutoff_squared = torch.as_tensor(chosen.real_cutoff**2, dtype=torch.float64, device=device)
     needs_graph = torch.is_grad_enabled() and pair_vectors.requires_grad
 
-    terms_per_pair = translation_counts[pair_crystal]
-    for start, stop in _chunks(terms_per_pair.cpu().numpy(), max_terms):
-        per_pair = terms_per_pair[start:stop]
-        term_pair = torch.repeat_interleave(torch.arange(start, stop, device=device), per_pair)
-        term_crystal = pair_crystal[term_pair]
-        term_translation = _expand(per_pair, translation_ptr[pair_crystal[start:stop]])
+    # Candidates are screened as a padded (crystals, pairs, translations) block per chunk:
+    # |r + L|^2 = |r|^2 + |L|^2 + 2 r.L is one batched matrix product, so only the images
+    # inside the cutoff are ever gathered and passed through special functions. Only pairs
+    # a <= b are summed: S(r_ba) = S(-r_ab) = S(r_ab) because the translation set is symmetric.
+    cost = sizes_host**2 * translation_counts_host
+    order = np.argsort(cost, kind="stable")
+    for start, stop in _chunks(cost[order], 2 * max_terms):
+        members = order[start:stop]
+        members_t = torch.as_tensor(members, device=device)
+        sizes = torch.as_tensor(sizes_host[members], device=device)
+        n_translations = translation_counts[members_t]
+        p_max, t_max = int(sizes.max()) ** 2, int(n_translations.max())
         with torch.no_grad():
-            image = pair_vectors[term_pair] + translations[term_translation]
-            keep = (image * image).sum(-1) <= cutoff_squared[term_crystal]
-            keep &= ~(is_diagonal[term_pair] & (term_translation == origin[term_crystal]))
-        term_pair, term_crystal = term_pair[keep], term_crystal[keep]
+            slots = torch.arange(len(members), device=device)
+            slot_of_pair = torch.repeat_interleave(slots, sizes * sizes)
+            pairs = _expand(sizes * sizes, pair_ptr[members_t])
+            pair_slot_index = pairs - pair_ptr[members_t][slot_of_pair]
+            slot_of_translation = torch.repeat_interleave(slots, n_translations)
+            member_translations = _expand(n_translations, translation_ptr[members_t])
+            translation_slot_index = (
+                member_translations - translation_ptr[members_t][slot_of_translation]
+            )
+            r = pair_vectors.new_zeros(len(members), p_max, 3)
+            r[slot_of_pair, pair_slot_index] = pair_vectors[pairs]
+            lattice = pair_vectors.new_zeros(len(members), t_max, 3)
+            lattice[slot_of_translation, translation_slot_index] = translations[member_translations]
+            squared = (
+                (r * r).sum(-1, keepdim=True)
+                + (lattice * lattice).sum(-1).unsqueeze(1)
+                + 2 * r @ lattice.transpose(1, 2)
+            )
+            local = torch.arange(p_max, device=device)
+            first_local, second_local = local // sizes[:, None], local % sizes[:, None]
+            pair_valid = (local < (sizes * sizes)[:, None]) & (first_local <= second_local)
+            translation_valid = torch.arange(t_max, device=device) < n_translations[:, None]
+            keep = squared <= cutoff_squared[members_t].view(-1, 1, 1)
+            keep &= pair_valid[:, :, None] & translation_valid[:, None, :]
+            # The image of an atom onto itself (a == b, L = 0) is excluded from every sum;
+            # it is the only image at distance 0 of a validated crystal.
+            keep &= squared > 0
+            slot, pair_in_slot, translation_in_slot = keep.nonzero(as_tuple=True)
+            offset = pair_ptr[members_t][slot]
+            term_pair = offset + pair_in_slot
+            term_translation = translation_ptr[members_t][slot] + translation_in_slot
+            first_of_term = first_local[slot, pair_in_slot]
+            second_of_term = second_local[slot, pair_in_slot]
+            off_diagonal = first_of_term != second_of_term
+            mirror = (offset + second_of_term * sizes[slot] + first_of_term)[off_diagonal]
+            targets = torch.cat([term_pair, mirror])
+        term_crystal = members_t[slot]
         if needs_graph:
-            image = pair_vectors[term_pair] + translations[term_translation[keep]]
+            image = pair_vectors[term_pair] + translations[term_translation]
+            distance = image.norm(dim=-1)
         else:
-            image = image[keep]
-        distance = image.norm(dim=-1)
+            distance = squared[slot, pair_in_slot, translation_in_slot].sqrt()
         for kernel in accumulated:
             if isinstance(kernel, InversePower):
                 term = kernel.real(distance, eta[term_crystal])
             else:
                 term = kernel.real(distance, decays[kernel][term_crystal])
-            accumulated[kernel] = accumulated[kernel].index_add(0, term_pair, term)
+            term = torch.cat([term, term[off_diagonal]])
+            accumulated[kernel] = accumulated[kernel].index_add(0, targets, term)
 
 
 def _add_reciprocal_space(

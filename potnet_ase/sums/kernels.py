@@ -24,9 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.special import erfc
+from scipy.special import erfc, erfcinv
 
 from potnet_ase.sums.special import upper_gamma
+
+# Fixed-point refinements of cutoffs whose bound has a slowly varying prefactor; each step
+# gains several digits, far more than a cutoff needs.
+_REFINEMENTS = 4
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,42 @@ class InversePower:
         # The gamma bound holds with slack <= 2 for x >= 2(p-1); below that no bound is
         # claimed (infinite), so parameter searches stay in the region where it is valid.
         excess = max(self.p - 1.0, 0.0)
-        slack = np.where(x >= 2 * excess, 1.0 / (1.0 - excess / np.maximum(x, 1e-300)), np.inf)
+        slack = np.where(
+            x >= 2 * excess * (1 - 1e-12), 1.0 / (1.0 - excess / np.maximum(x, 1e-300)), np.inf
+        )
         prefactor = 2 * math.pi**1.5 * slack * eta ** (2 * self.p - 3) / (volume * self._gamma_p)
         return prefactor * erfc(eta * radius)
 
     def reciprocal_error(self, eta: np.ndarray, k_cut: np.ndarray) -> np.ndarray:
         """Bound on the reciprocal terms with |G| > k_cut (uses Gamma(s,x) <= x^(s-1) e^-x)."""
         return 2 * eta ** (2 * self.p) / self._gamma_p * erfc(k_cut / (2 * eta))
+
+    def _scaled_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """x = eta R at which the real-space bound meets `budget` (fixed point on the slack)."""
+        excess = max(self.p - 1.0, 0.0)
+        floor = math.sqrt(2 * excess)  # below it the gamma bound is not claimed
+        base = 2 * math.pi**1.5 * eta ** (2 * self.p - 3) / (volume * self._gamma_p)
+        x = np.full_like(eta, max(floor, 1.0))
+        for _ in range(_REFINEMENTS):
+            slack = 1.0 / (1.0 - excess / np.maximum(x * x, 1e-300))
+            x = np.maximum(erfcinv(np.minimum(budget / (base * slack), 1.0)), floor)
+        return x
+
+    def real_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest R (Angstrom) whose real-space bound is within `budget`, at this eta."""
+        return self._scaled_cutoff(eta, volume, budget) / eta
+
+    def eta_for_cutoff(self, radius: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest eta whose real-space bound at cutoff `radius` is within `budget`."""
+        eta = 2.0 * np.sqrt(2 * max(self.p - 1.0, 0.5)) / radius
+        for _ in range(_REFINEMENTS):
+            eta = self._scaled_cutoff(eta, volume, budget) / radius
+        return eta
+
+    def reciprocal_cutoff(self, eta: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest |G| cutoff (1/Angstrom) whose reciprocal bound is within `budget`."""
+        ratio = budget * self._gamma_p / (2 * eta ** (2 * self.p))
+        return 2 * eta * erfcinv(np.minimum(ratio, 1.0))
 
 
 @dataclass(frozen=True)
@@ -119,6 +152,16 @@ class Exponential:
         else:
             moment = radius**2 / a + 2 * radius / a**2 + 2 / a**3
         return 4 * math.pi / volume * np.exp(-a * radius) * moment
+
+    def real_cutoff(self, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest R (Angstrom) whose tail bound is within `budget`: a fixed point of
+        R = log(prefactor(R) / budget) / a, where the prefactor varies slowly with R."""
+        a = self.alpha * volume ** (-1.0 / 6.0) if self.volume_scaled else self.alpha
+        radius = np.zeros_like(volume)
+        for _ in range(2 * _REFINEMENTS):
+            tail = self.real_error(radius, volume) * np.exp(a * radius)
+            radius = np.maximum(np.log(tail / budget) / a, 0.0)
+        return radius
 
 
 Kernel = InversePower | Exponential

@@ -92,6 +92,6 @@ def points_within(bases: np.ndarray, radii: np.ndarray, dual: np.ndarray) -> lis
         inside = np.all(np.abs(grid)[None] <= limits[members, None, :], axis=-1)  # (b, G)
         points = np.einsum("gi,bij->bgj", grid.astype(np.float64), bases[members])
         inside &= np.linalg.norm(points, axis=-1) <= radii[members, None]
-        for member, row in zip(members, inside):
+        for member, row in zip(members, inside, strict=True):
             result[member] = grid[row]
     return result

@@ -15,7 +15,6 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +23,6 @@ from potnet_ase.sums.kernels import Exponential, InversePower, Kernel
 
 ERROR_SAFETY = 0.1
 ETA_SCALE = 2.0
-_BISECTION_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -40,26 +38,6 @@ class SumParameters:
     eta: np.ndarray
     real_cutoff: np.ndarray
     reciprocal_cutoff: np.ndarray
-
-
-def _smallest_passing(
-    passes: Callable[[np.ndarray], np.ndarray], low: np.ndarray, high: np.ndarray
-) -> np.ndarray:
-    """Smallest x in [low, high] with passes(x) true, for a predicate that is false below
-    some threshold and true above it (elementwise over the batch). Assumes passes(high)."""
-    low, high = low.astype(np.float64).copy(), high.astype(np.float64).copy()
-    for _ in range(_BISECTION_STEPS):
-        middle = 0.5 * (low + high)
-        ok = passes(middle)
-        high = np.where(ok, middle, high)
-        low = np.where(ok, low, middle)
-    return high
-
-
-def _real_error(kernel: Kernel, eta: np.ndarray, radius: np.ndarray, volume: np.ndarray):
-    if isinstance(kernel, InversePower):
-        return kernel.real_error(eta, radius, volume)
-    return kernel.real_error(radius, volume)
 
 
 def choose_parameters(
@@ -81,37 +59,22 @@ def choose_parameters(
     def budget(kernel: Kernel) -> float:
         return ERROR_SAFETY * tol / budgets[kernel]
 
-    eta = np.full(size, np.nan)
     real_cutoff = np.zeros(size)
     for kernel in exponentials:
-        needed = _smallest_passing(
-            lambda r, k=kernel: k.real_error(r, volumes) <= budget(k),
-            np.zeros(size),
-            1e3 * scale + 1e3,
+        real_cutoff = np.maximum(real_cutoff, kernel.real_cutoff(volumes, budget(kernel)))
+    if not inverse_powers:
+        return SumParameters(np.full(size, np.nan), real_cutoff, np.zeros(size))
+
+    eta = ETA_SCALE * np.sqrt(np.pi) / scale
+    ewald_cutoff = np.max([k.real_cutoff(eta, volumes, budget(k)) for k in inverse_powers], axis=0)
+    longer = real_cutoff > ewald_cutoff
+    if np.any(longer):
+        lowered = np.max(
+            [k.eta_for_cutoff(real_cutoff, volumes, budget(k)) for k in inverse_powers], axis=0
         )
-        real_cutoff = np.maximum(real_cutoff, needed)
-    reciprocal_cutoff = np.zeros(size)
-    if inverse_powers:
-        eta = ETA_SCALE * np.sqrt(np.pi) / scale
-
-        def real_ok(eta_: np.ndarray, radius: np.ndarray) -> np.ndarray:
-            ok = np.ones(size, dtype=bool)
-            for k in inverse_powers:
-                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                    ok &= _real_error(k, eta_, radius, volumes) <= budget(k)
-            return ok
-
-        ewald_cutoff = _smallest_passing(lambda r: real_ok(eta, r), np.zeros(size), 50 * scale)
-        longer = real_cutoff > ewald_cutoff
-        if np.any(longer):
-            lowered = _smallest_passing(lambda e: real_ok(e, real_cutoff), eta / 100, eta)
-            eta = np.where(longer, lowered, eta)
-        real_cutoff = np.maximum(real_cutoff, ewald_cutoff)
-        for kernel in inverse_powers:
-            needed = _smallest_passing(
-                lambda g, k=kernel: k.reciprocal_error(eta, g) <= budget(k),
-                np.zeros(size),
-                80 * eta,
-            )
-            reciprocal_cutoff = np.maximum(reciprocal_cutoff, needed)
+        eta = np.where(longer, np.minimum(lowered, eta), eta)
+    real_cutoff = np.maximum(real_cutoff, ewald_cutoff)
+    reciprocal_cutoff = np.max(
+        [k.reciprocal_cutoff(eta, budget(k)) for k in inverse_powers], axis=0
+    )
     return SumParameters(eta=eta, real_cutoff=real_cutoff, reciprocal_cutoff=reciprocal_cutoff)

@@ -1,0 +1,7 @@
+"""Data layer: readers for every format in the shared data manifest, graph building with
+cached lattice sums, and seeded splits."""
+
+from potnet_ase.data.readers import parse_structure, read_frames, read_table
+from potnet_ase.data.splits import dedupe, split_indices
+
+__all__ = ["dedupe", "parse_structure", "read_frames", "read_table", "split_indices"]
