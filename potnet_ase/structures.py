@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from potnet_ase.errors import StructureError
+from potnet_ase.sums.lattice import lll_reduce
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -84,7 +85,7 @@ def describe(structure: Any, index: int | None = None) -> str:
     formula = None
     try:
         if hasattr(structure, "get_chemical_formula"):
-            formula = structure.get_chemical_formula()
+            formula = structure.get_chemical_formula(mode="metal")
         elif hasattr(structure, "composition"):
             formula = structure.composition.reduced_formula
     except Exception:  # a name for a message must never raise itself
@@ -141,7 +142,16 @@ def validate(
         raise StructureError(f"{label} has NaN or infinite cell vectors; fix the input file.")
     lengths = np.linalg.norm(cell, axis=1)
     det = float(np.linalg.det(cell))
-    if np.any(lengths == 0) or abs(det) <= MIN_RELATIVE_VOLUME * float(np.prod(lengths)):
+    # Degeneracy is a property of the lattice, not of the basis: judge it on the reduced basis
+    # so that an extremely skewed description of a good lattice is accepted.
+    reduced_lengths = lengths
+    if np.all(lengths > 0) and det != 0:
+        reduced_lengths = np.linalg.norm(lll_reduce(cell) @ cell, axis=1)
+    if (
+        np.any(lengths == 0)
+        or abs(det) <= MIN_RELATIVE_VOLUME * float(np.prod(reduced_lengths))
+        or reduced_lengths.min() < MIN_SEPARATION  # every atom would sit on its own image
+    ):
         raise StructureError(
             f"{label} has a singular or nearly singular cell (volume {det:.3g} A^3 for edge "
             f"lengths {np.round(lengths, 4).tolist()} A); the three cell vectors must span 3D "

@@ -394,6 +394,7 @@ def _add_reciprocal_space(
             weight = torch.where(valid_t, weight, torch.zeros_like(weight)).unsqueeze(1)
             block = (cosine * weight) @ cosine.transpose(1, 2)
             block = block + (sine * weight) @ sine.transpose(1, 2)
+            block = 0.5 * (block + block.transpose(1, 2))  # exactly symmetric, as the sums are
             accumulated[kernel] = accumulated[kernel].index_add(
                 0, pairs, block[pair_slot, first_local, second_local]
             )

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from potnet_ase.errors import ResourceLimitError
+
+# Largest integer box enumerated for one crystal (2e7 points, ~0.5 GB of temporaries).
+MAX_BOX_POINTS = 20_000_000
 # LLL's Lovasz parameter; 0.75 is the classical choice and already gives near-orthogonal
 # bases for 3D lattices.
 LLL_DELTA = 0.75
@@ -87,6 +91,13 @@ def points_within(bases: np.ndarray, radii: np.ndarray, dual: np.ndarray) -> lis
     span = limits.max(axis=1)
     for size in np.unique(span):
         members = np.flatnonzero(span == size)
+        if (2 * size + 1) ** 3 > MAX_BOX_POINTS:
+            raise ResourceLimitError(
+                f"summing to {radii[members].max():.1f} A needs {(2 * size + 1) ** 3:.3g} "
+                f"lattice points per crystal, above the limit of {MAX_BOX_POINTS:.0e}: the cell "
+                "has an extremely short lattice vector or plane spacing for this tolerance. "
+                "Check the cell, or loosen tol."
+            )
         axis = np.arange(-size, size + 1)
         grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
         inside = np.all(np.abs(grid)[None] <= limits[members, None, :], axis=-1)  # (b, G)
