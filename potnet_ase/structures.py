@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from potnet_ase.errors import StructureError
 from potnet_ase.sums.lattice import lll_reduce
@@ -79,13 +80,23 @@ def _from_ase(atoms: Any, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
+def formula_of(numbers: np.ndarray) -> str:
+    """Formula in order of first appearance, e.g. ``'SrTiO3'`` (cheap: no parsing)."""
+    elements, first, counts = np.unique(numbers, return_index=True, return_counts=True)
+    parts = []
+    for k in np.argsort(first):
+        count = counts[k]
+        parts.append(f"{chemical_symbols[elements[k]]}{count if count > 1 else ''}")
+    return "".join(parts)
+
+
 def describe(structure: Any, index: int | None = None) -> str:
     """A short human name for error messages: ``'structure 3 (NaCl)'``."""
     where = "structure" if index is None else f"structure {index}"
     formula = None
     try:
-        if hasattr(structure, "get_chemical_formula"):
-            formula = structure.get_chemical_formula(mode="metal")
+        if hasattr(structure, "numbers"):
+            formula = formula_of(structure.numbers)
         elif hasattr(structure, "composition"):
             formula = structure.composition.reduced_formula
     except Exception:  # a name for a message must never raise itself
@@ -142,10 +153,11 @@ def validate(
         raise StructureError(f"{label} has NaN or infinite cell vectors; fix the input file.")
     lengths = np.linalg.norm(cell, axis=1)
     det = float(np.linalg.det(cell))
-    # Degeneracy is a property of the lattice, not of the basis: judge it on the reduced basis
-    # so that an extremely skewed description of a good lattice is accepted.
+    # Degeneracy is a property of the lattice, not of the basis: a cell that fails on its own
+    # edge lengths is judged again on its reduced basis, so that an extremely skewed
+    # description of a good lattice is accepted.
     reduced_lengths = lengths
-    if np.all(lengths > 0) and det != 0:
+    if np.all(lengths > 0) and det != 0 and abs(det) <= 0.1 * float(np.prod(lengths)):
         reduced_lengths = np.linalg.norm(lll_reduce(cell) @ cell, axis=1)
     if (
         np.any(lengths == 0)

@@ -46,6 +46,8 @@ from potnet_ase.sums.potentials import (
 DEFAULT_MAX_TERMS = 1 << 22
 # Elements of the padded reciprocal-space tensors held at once.
 DEFAULT_MAX_PADDED = 1 << 23
+# Stand-in for padding slots: farther from everything than any cutoff.
+_FAR_AWAY = 1e6
 # Output memory allowed for the pair values (all potentials together).
 DEFAULT_MEMORY_LIMIT_BYTES = 8 << 30
 
@@ -263,63 +265,54 @@ def _add_real_space(
     )
     translations = torch.einsum("ti,tij->tj", indices, reduced[translation_crystal])
     cutoff_squared = torch.as_tensor(chosen.real_cutoff**2, dtype=torch.float64, device=device)
-    needs_graph = torch.is_grad_enabled() and pair_vectors.requires_grad
 
     # Candidates are screened as a padded (crystals, pairs, translations) block per chunk:
     # |r + L|^2 = |r|^2 + |L|^2 + 2 r.L is one batched matrix product, so only the images
-    # inside the cutoff are ever gathered and passed through special functions. Only pairs
-    # a <= b are summed: S(r_ba) = S(-r_ab) = S(r_ab) because the translation set is symmetric.
-    cost = sizes_host**2 * translation_counts_host
+    # inside the cutoff are gathered and passed through special functions. Only pairs a <= b
+    # are screened: S(r_ba) = S(-r_ab) = S(r_ab) because the translation set is symmetric.
+    # Padding slots hold a far-away vector, so no validity masks are needed.
+    cost = sizes_host * (sizes_host + 1) // 2 * translation_counts_host
     order = np.argsort(cost, kind="stable")
-    for start, stop in _chunks(cost[order], 2 * max_terms):
-        members = order[start:stop]
-        members_t = torch.as_tensor(members, device=device)
-        sizes = torch.as_tensor(sizes_host[members], device=device)
-        n_translations = translation_counts[members_t]
-        p_max, t_max = int(sizes.max()) ** 2, int(n_translations.max())
+    for start, stop in _chunks(cost[order], max_terms):
+        members = torch.as_tensor(order[start:stop], device=device)
+        sizes = torch.as_tensor(sizes_host[order[start:stop]], device=device)
+        n_translations = translation_counts[members]
+        n_max, t_max = int(sizes.max()), int(n_translations.max())
         with torch.no_grad():
-            slots = torch.arange(len(members), device=device)
-            slot_of_pair = torch.repeat_interleave(slots, sizes * sizes)
-            pairs = _expand(sizes * sizes, pair_ptr[members_t])
-            pair_slot_index = pairs - pair_ptr[members_t][slot_of_pair]
-            slot_of_translation = torch.repeat_interleave(slots, n_translations)
-            member_translations = _expand(n_translations, translation_ptr[members_t])
-            translation_slot_index = (
-                member_translations - translation_ptr[members_t][slot_of_translation]
+            first_local, second_local = torch.triu_indices(n_max, n_max, device=device)
+            pair_index = pair_ptr[members, None] + first_local * sizes[:, None] + second_local
+            pair_valid = second_local < sizes[:, None]  # (b, n_max (n_max + 1) / 2)
+            r = torch.where(
+                pair_valid[..., None],
+                pair_vectors[torch.where(pair_valid, pair_index, 0)],
+                _FAR_AWAY,
             )
-            r = pair_vectors.new_zeros(len(members), p_max, 3)
-            r[slot_of_pair, pair_slot_index] = pair_vectors[pairs]
-            lattice = pair_vectors.new_zeros(len(members), t_max, 3)
-            lattice[slot_of_translation, translation_slot_index] = translations[member_translations]
+            local_translation = torch.arange(t_max, device=device)
+            translation_valid = local_translation < n_translations[:, None]
+            translation_index = torch.where(
+                translation_valid, translation_ptr[members, None] + local_translation, 0
+            )
+            lattice = torch.where(
+                translation_valid[..., None], translations[translation_index], _FAR_AWAY
+            )
             squared = (
                 (r * r).sum(-1, keepdim=True)
                 + (lattice * lattice).sum(-1).unsqueeze(1)
                 + 2 * r @ lattice.transpose(1, 2)
             )
-            local = torch.arange(p_max, device=device)
-            first_local, second_local = local // sizes[:, None], local % sizes[:, None]
-            pair_valid = (local < (sizes * sizes)[:, None]) & (first_local <= second_local)
-            translation_valid = torch.arange(t_max, device=device) < n_translations[:, None]
-            keep = squared <= cutoff_squared[members_t].view(-1, 1, 1)
-            keep &= pair_valid[:, :, None] & translation_valid[:, None, :]
             # The image of an atom onto itself (a == b, L = 0) is excluded from every sum;
             # it is the only image at distance 0 of a validated crystal.
-            keep &= squared > 0
+            keep = (squared <= cutoff_squared[members].view(-1, 1, 1)) & (squared > 0)
             slot, pair_in_slot, translation_in_slot = keep.nonzero(as_tuple=True)
-            offset = pair_ptr[members_t][slot]
-            term_pair = offset + pair_in_slot
-            term_translation = translation_ptr[members_t][slot] + translation_in_slot
-            first_of_term = first_local[slot, pair_in_slot]
-            second_of_term = second_local[slot, pair_in_slot]
+            term_pair = pair_index[slot, pair_in_slot]
+            term_translation = translation_index[slot, translation_in_slot]
+            first_of_term = first_local[pair_in_slot]
+            second_of_term = second_local[pair_in_slot]
             off_diagonal = first_of_term != second_of_term
-            mirror = (offset + second_of_term * sizes[slot] + first_of_term)[off_diagonal]
-            targets = torch.cat([term_pair, mirror])
-        term_crystal = members_t[slot]
-        if needs_graph:
-            image = pair_vectors[term_pair] + translations[term_translation]
-            distance = image.norm(dim=-1)
-        else:
-            distance = squared[slot, pair_in_slot, translation_in_slot].sqrt()
+            mirror = pair_ptr[members][slot] + second_of_term * sizes[slot] + first_of_term
+            targets = torch.cat([term_pair, mirror[off_diagonal]])
+        term_crystal = members[slot]
+        distance = (pair_vectors[term_pair] + translations[term_translation]).norm(dim=-1)
         for kernel in accumulated:
             if isinstance(kernel, InversePower):
                 term = kernel.real(distance, eta[term_crystal])

@@ -49,8 +49,14 @@ class InversePower:
 
     def real(self, distance: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """Real-space term Gamma(p, eta^2 d^2) / (Gamma(p) d^(2p)) for each image distance d."""
-        x = (eta * distance) ** 2
-        return upper_gamma(self.p, x) / (self._gamma_p * distance ** (2 * self.p))
+        squared = distance * distance
+        if self.p == 0.5:
+            power = distance
+        elif float(self.p).is_integer():  # integer powers are multiplications, pow is slow
+            power = squared ** int(self.p)
+        else:
+            power = distance ** (2 * self.p)
+        return upper_gamma(self.p, eta * eta * squared) / (self._gamma_p * power)
 
     def reciprocal_weight(
         self, g_norm: torch.Tensor, eta: torch.Tensor, volume: torch.Tensor

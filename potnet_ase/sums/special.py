@@ -22,6 +22,11 @@ def _check_order(s: float) -> None:
         raise ValueError(f"upper_gamma supports integer s >= 1 and half-integer s; got s = {s}")
 
 
+def _power(x: torch.Tensor, exponent: float) -> torch.Tensor:
+    """x ** exponent, with integer exponents as integers (multiplications, not exp/log)."""
+    return x ** int(exponent) if float(exponent).is_integer() else x**exponent
+
+
 def upper_gamma(s: float, x: torch.Tensor) -> torch.Tensor:
     """Gamma(s, x) for x > 0, elementwise, differentiable in x.
 
@@ -37,9 +42,9 @@ def upper_gamma(s: float, x: torch.Tensor) -> torch.Tensor:
         base, value = 0.5, math.sqrt(math.pi) * torch.special.erfc(torch.sqrt(x))
     order = base
     while order < s:  # upward: Gamma(o+1) = o Gamma(o) + x^o e^-x
-        value = order * value + x**order * exp_minus_x
+        value = order * value + _power(x, order) * exp_minus_x
         order += 1.0
     while order > s:  # downward: Gamma(o-1) = (Gamma(o) - x^(o-1) e^-x) / (o-1)
         order -= 1.0
-        value = (value - x**order * exp_minus_x) / order
+        value = (value - _power(x, order) * exp_minus_x) / order
     return value
