@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import random_crystal  # noqa: E402
-from reference_sums import direct_sum, inverse_power_sum  # noqa: E402
-from test_sums_geometry import _cell  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import potnet_ase  # noqa: E402
+from tests.crystals import random_crystal  # noqa: E402
+from tests.reference_sums import direct_sum, inverse_power_sum  # noqa: E402
+from tests.test_sums_geometry import _cell  # noqa: E402
 
 KINDS = ("plain", "skewed", "elongated", "flat")
 TOLERANCES = (1e-4, 1e-6, 1e-10)

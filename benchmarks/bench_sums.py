@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from ase import Atoms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import potnet_ase  # noqa: E402
 from potnet_ase.examples import example_crystals, perovskite  # noqa: E402
-from reference_sums import direct_sum, inverse_power_sum  # noqa: E402
+from tests.reference_sums import direct_sum, inverse_power_sum  # noqa: E402
 
 
 def median_seconds(function, repeats: int) -> float:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import random_crystal
 
 import potnet_ase
 from potnet_ase.sums import lattice_pair_sums
+from tests.crystals import random_crystal
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

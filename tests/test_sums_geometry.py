@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ase.build import bulk
-from conftest import random_crystal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_sums import direct_sum, inverse_power_sum
 from scipy.spatial.transform import Rotation
 
 import potnet_ase
 from potnet_ase.examples import perovskite, skewed
 from potnet_ase.sums import lattice_pair_sums
+from tests.crystals import random_crystal
+from tests.reference_sums import direct_sum, inverse_power_sum
 
 NAMES = ("coulomb", "london", "pauli")
 

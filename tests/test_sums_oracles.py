@@ -7,11 +7,12 @@ import pytest
 from ase.build import bulk
 from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.io.ase import AseAtomsAdaptor
-from reference_sums import direct_sum, inverse_power_sum
 
 import potnet_ase
 from potnet_ase.examples import example_crystals, madelung_constant, perovskite
 from potnet_ase.sums import parameters as sum_parameters
+from tests.crystals import random_crystal
+from tests.reference_sums import direct_sum, inverse_power_sum
 
 COULOMB_EV_ANGSTROM = 14.399645  # e^2 / (4 pi eps0) in eV Angstrom
 
@@ -53,8 +54,6 @@ def test_coulomb_energy_matches_pymatgen_ewald(scale):
 
 def test_coulomb_and_london_match_independent_reference(rng):
     cell = np.array([[4.1, 0.3, -0.2], [1.2, 3.7, 0.4], [-0.8, 0.9, 5.3]])
-    from conftest import random_crystal
-
     atoms = random_crystal(rng, 6, cell)
     sums = potnet_ase.complete_potentials(atoms, ["coulomb", "london"], device="cpu")
     coulomb = inverse_power_sum(atoms.positions, cell, 0.5)
