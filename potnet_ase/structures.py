@@ -14,7 +14,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from potnet_ase.errors import StructureError
-from potnet_ase.sums.lattice import lll_reduce
+from potnet_ase.sums.lattice import reduce_bases
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -158,7 +158,7 @@ def validate(
     # description of a good lattice is accepted.
     reduced_lengths = lengths
     if np.all(lengths > 0) and det != 0 and abs(det) <= 0.1 * float(np.prod(lengths)):
-        reduced_lengths = np.linalg.norm(lll_reduce(cell) @ cell, axis=1)
+        reduced_lengths = np.linalg.norm(reduce_bases(cell[None])[0] @ cell, axis=1)
     if (
         np.any(lengths == 0)
         or abs(det) <= MIN_RELATIVE_VOLUME * float(np.prod(reduced_lengths))

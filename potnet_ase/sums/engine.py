@@ -33,7 +33,7 @@ import torch
 
 from potnet_ase.errors import ResourceLimitError
 from potnet_ase.sums.kernels import Exponential, InversePower, Kernel
-from potnet_ase.sums.lattice import lll_reduce, points_within, reciprocal
+from potnet_ase.sums.lattice import points_within, reciprocal, reduce_bases
 from potnet_ase.sums.parameters import SumParameters, choose_parameters
 from potnet_ase.sums.potentials import (
     DEFAULT_POTENTIALS,
@@ -95,10 +95,9 @@ def _expand(counts: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
 
 
 def _half_space(indices: np.ndarray) -> np.ndarray:
-    """Keep one of each pair (m, -m) of nonzero integer vectors (first nonzero entry > 0)."""
+    """Mask keeping one of each pair (m, -m) of nonzero integer vectors (first nonzero > 0)."""
     m0, m1, m2 = indices.T
-    keep = (m0 > 0) | ((m0 == 0) & (m1 > 0)) | ((m0 == 0) & (m1 == 0) & (m2 > 0))
-    return indices[keep]
+    return (m0 > 0) | ((m0 == 0) & (m1 > 0)) | ((m0 == 0) & (m1 == 0) & (m2 > 0))
 
 
 def _chunks(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
@@ -176,7 +175,7 @@ def lattice_pair_sums(
         )
 
     cells_host = cells.detach().cpu().numpy()
-    transforms_host = np.stack([lll_reduce(c) for c in cells_host])
+    transforms_host = reduce_bases(cells_host)
     reduced_host = transforms_host @ cells_host
     volumes_host = np.abs(np.linalg.det(cells_host))
     chosen = choose_parameters(weights, volumes_host, tol)
@@ -255,11 +254,10 @@ def _add_real_space(
         )
     radius_host = chosen.real_cutoff + longest.cpu().numpy() + 1e-9
     dual = np.linalg.inv(reduced_host).swapaxes(1, 2)
-    index_lists = points_within(reduced_host, radius_host, dual)
-    translation_counts_host = np.array([len(t) for t in index_lists])
+    indices_host, translation_counts_host = points_within(reduced_host, radius_host, dual)
     translation_counts = torch.as_tensor(translation_counts_host, device=device)
     translation_ptr = _offsets(translation_counts)
-    indices = torch.as_tensor(np.concatenate(index_lists), dtype=torch.float64, device=device)
+    indices = torch.as_tensor(indices_host, dtype=torch.float64, device=device)
     translation_crystal = torch.repeat_interleave(
         torch.arange(n_crystals, device=device), translation_counts
     )
@@ -336,13 +334,16 @@ def _add_reciprocal_space(
     volumes: torch.Tensor,
 ) -> None:
     device = positions.device
-    index_lists = [
-        _half_space(m)
-        for m in points_within(
-            reciprocal(reduced_host), chosen.reciprocal_cutoff, reduced_host / (2 * np.pi)
-        )
-    ]
-    vectors_per_crystal = np.array([max(len(m), 1) for m in index_lists])
+    all_indices, all_counts = points_within(
+        reciprocal(reduced_host), chosen.reciprocal_cutoff, reduced_host / (2 * np.pi)
+    )
+    # cos is even: keep one of each pair (m, -m), and never the origin.
+    owner = np.repeat(np.arange(len(all_counts)), all_counts)
+    half = _half_space(all_indices)
+    g_indices, owner = all_indices[half], owner[half]
+    g_counts = np.bincount(owner, minlength=len(all_counts))
+    g_ptr = np.concatenate([[0], np.cumsum(g_counts)])
+    vectors_per_crystal = np.maximum(g_counts, 1)
     reciprocal_basis = 2 * torch.pi * torch.linalg.inv(reduced).transpose(1, 2)
 
     # Similar sizes together keep the padding small.
@@ -363,11 +364,12 @@ def _add_reciprocal_space(
         # Padding rows get a harmless nonzero index (weight 0) so |G| is never 0.
         padded_indices = np.zeros((len(members), k_max, 3))
         padded_indices[:, :, 0] = 1
+        rows = np.repeat(np.arange(len(members)), g_counts[members])
+        selected = np.concatenate([np.arange(g_ptr[m], g_ptr[m + 1]) for m in members])
+        columns = selected - g_ptr[members][rows]
+        padded_indices[rows, columns] = g_indices[selected]
         valid = np.zeros((len(members), k_max), dtype=bool)
-        for row, member in enumerate(members):
-            m = index_lists[member]
-            padded_indices[row, : len(m)] = m
-            valid[row, : len(m)] = True
+        valid[rows, columns] = True
         g = torch.as_tensor(padded_indices, dtype=torch.float64, device=device)
         g = g @ reciprocal_basis[members_t]
         g_norm = g.norm(dim=-1)
