@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from potnet_ase.errors import ResourceLimitError
-from potnet_ase.sums.kernels import Exponential, InversePower, Kernel
+from potnet_ase.sums.kernels import Kernel
 from potnet_ase.sums.lattice import points_within, reciprocal, reduce_bases
 from potnet_ase.sums.parameters import SumParameters, choose_parameters
 from potnet_ase.sums.potentials import (
@@ -204,28 +204,19 @@ def lattice_pair_sums(
     pair_vectors = raw + torch.einsum("pi,pij->pj", shift, reduced[pair_crystal])
 
     accumulated = {k: positions.new_zeros(n_pairs) for k in weights}
-    decays = {k: k.decay(volumes) for k in weights if isinstance(k, Exponential)}
     _add_real_space(
         accumulated, pair_vectors, counts_host, pair_ptr, pair_crystal, reduced, reduced_host,
-        chosen, eta, decays, max_terms,
+        chosen, eta, volumes, max_terms,
     )  # fmt: skip
-    inverse_powers = [k for k in weights if isinstance(k, InversePower)]
-    if inverse_powers:
-        _add_reciprocal_space(
-            accumulated, inverse_powers, positions, counts_host, atom_ptr, pair_ptr,
-            reduced, reduced_host, chosen, eta, volumes,
-        )  # fmt: skip
+    _add_reciprocal_space(
+        accumulated, positions, counts_host, atom_ptr, pair_ptr, reduced, reduced_host,
+        chosen, eta, volumes,
+    )  # fmt: skip
     for kernel in weights:
-        if isinstance(kernel, InversePower):
-            per_crystal_all = kernel.constant(eta, volumes)
-            per_crystal_diagonal = kernel.origin(eta, volumes)
-        else:
-            per_crystal_all = torch.zeros_like(volumes)
-            per_crystal_diagonal = kernel.origin(volumes)
         accumulated[kernel] = (
             accumulated[kernel]
-            + per_crystal_all[pair_crystal]
-            + per_crystal_diagonal[pair_crystal] * is_diagonal
+            + kernel.constant(eta, volumes)[pair_crystal]
+            + kernel.origin(eta, volumes)[pair_crystal] * is_diagonal
         )
 
     values = {name: sum(c * accumulated[k] for c, k in recipe) for name, recipe in recipes.items()}
@@ -242,7 +233,7 @@ def _add_real_space(
     reduced_host: np.ndarray,
     chosen: SumParameters,
     eta: torch.Tensor,
-    decays: dict[Kernel, torch.Tensor],
+    volumes: torch.Tensor,
     max_terms: int,
 ) -> None:
     device = pair_vectors.device
@@ -312,17 +303,13 @@ def _add_real_space(
         term_crystal = members[slot]
         distance = (pair_vectors[term_pair] + translations[term_translation]).norm(dim=-1)
         for kernel in accumulated:
-            if isinstance(kernel, InversePower):
-                term = kernel.real(distance, eta[term_crystal])
-            else:
-                term = kernel.real(distance, decays[kernel][term_crystal])
+            term = kernel.real(distance, eta[term_crystal], volumes[term_crystal])
             term = torch.cat([term, term[off_diagonal]])
             accumulated[kernel] = accumulated[kernel].index_add(0, targets, term)
 
 
 def _add_reciprocal_space(
     accumulated: dict[Kernel, torch.Tensor],
-    kernels: list[InversePower],
     positions: torch.Tensor,
     counts_host: np.ndarray,
     atom_ptr: torch.Tensor,
@@ -382,7 +369,7 @@ def _add_reciprocal_space(
         pair_slot = torch.repeat_interleave(torch.arange(len(members), device=device), pair_counts)
         local = pairs - pair_ptr[members_t][pair_slot]
         first_local, second_local = local // slot_counts[pair_slot], local % slot_counts[pair_slot]
-        for kernel in kernels:
+        for kernel in accumulated:
             weight = 2 * kernel.reciprocal_weight(
                 g_norm, eta[members_t, None], volumes[members_t, None]
             )

@@ -8,8 +8,8 @@ value at the origin when r is itself a lattice vector). Two families:
 * :class:`InversePower` — ``|r+L|^(-2p)``, by the Crandall / Ewald splitting of DESIGN.md
   section 2: a short-ranged real-space sum, a reciprocal-space sum, a constant, and an origin
   correction. p = 1/2 is the (regularised, neutralising-background) Coulomb sum.
-* :class:`Exponential` — ``exp(-alpha |r+L|)`` (optionally divided by |r+L|): short-ranged, a
-  real-space sum only.
+* :class:`Exponential` — ``exp(-alpha |r+L|)`` (optionally divided by |r+L|), by a Gaussian
+  splitting of the same shape, so slowly decaying exponentials stay cheap.
 
 Error bounds replace the lattice sum beyond a radius by the integral of the kernel over space
 with density 1/V (the standard estimate, exact on average); the engine applies them with a
@@ -47,7 +47,7 @@ class InversePower:
     def _gamma_p(self) -> float:
         return math.gamma(self.p)
 
-    def real(self, distance: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+    def real(self, distance: torch.Tensor, eta: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
         """Real-space term Gamma(p, eta^2 d^2) / (Gamma(p) d^(2p)) for each image distance d."""
         squared = distance * distance
         if self.p == 0.5:
@@ -86,7 +86,9 @@ class InversePower:
         prefactor = 2 * math.pi**1.5 * slack * eta ** (2 * self.p - 3) / (volume * self._gamma_p)
         return prefactor * erfc(eta * radius)
 
-    def reciprocal_error(self, eta: np.ndarray, k_cut: np.ndarray) -> np.ndarray:
+    def reciprocal_error(
+        self, eta: np.ndarray, k_cut: np.ndarray, volume: np.ndarray
+    ) -> np.ndarray:
         """Bound on the reciprocal terms with |G| > k_cut (uses Gamma(s,x) <= x^(s-1) e^-x)."""
         return 2 * eta ** (2 * self.p) / self._gamma_p * erfc(k_cut / (2 * eta))
 
@@ -105,14 +107,7 @@ class InversePower:
         """Smallest R (Angstrom) whose real-space bound is within `budget`, at this eta."""
         return self._scaled_cutoff(eta, volume, budget) / eta
 
-    def eta_for_cutoff(self, radius: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
-        """Smallest eta whose real-space bound at cutoff `radius` is within `budget`."""
-        eta = 2.0 * np.sqrt(2 * max(self.p - 1.0, 0.5)) / radius
-        for _ in range(_REFINEMENTS):
-            eta = self._scaled_cutoff(eta, volume, budget) / radius
-        return eta
-
-    def reciprocal_cutoff(self, eta: np.ndarray, budget: float) -> np.ndarray:
+    def reciprocal_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
         """Smallest |G| cutoff (1/Angstrom) whose reciprocal bound is within `budget`."""
         ratio = budget * self._gamma_p / (2 * eta ** (2 * self.p))
         return 2 * eta * erfcinv(np.minimum(ratio, 1.0))
@@ -120,8 +115,18 @@ class InversePower:
 
 @dataclass(frozen=True)
 class Exponential:
-    """``sum_L exp(-alpha |r+L|)`` (over |r+L| > 0), or ``exp(-alpha d) / d`` when
-    `over_distance` (the screened Coulomb / Yukawa sum, 1/Angstrom).
+    """``sum_L exp(-alpha |r+L|)`` (over |r+L| > 0 unless `include_origin`), or
+    ``exp(-alpha d) / d`` when `over_distance` (the screened Coulomb / Yukawa sum, 1/Angstrom).
+
+    Summed by the same Gaussian splitting as the inverse powers, so a slowly decaying
+    exponential (PotNet's alpha V^(-1/6) is about 1/Angstrom) costs no more than a fast one.
+    From ``e^(-a r) = a / (2 sqrt(pi)) int_0^inf t^(-3/2) exp(-a^2/(4t) - r^2 t) dt`` (and
+    ``e^(-a r)/r = pi^(-1/2) int t^(-1/2) ...``), split at t = eta^2, with beta = a / (2 eta):
+
+    * real space: ``[e^(-a r) erfc(eta r - beta) - e^(a r) erfc(eta r + beta)] / 2``
+      (Yukawa: ``[e^(-a r) erfc(eta r - beta) + e^(a r) erfc(eta r + beta)] / (2 r)``);
+    * reciprocal space: ``(a pi / 2) exp(-c / eta^2) (1 / (eta^2 c) + 1 / c^2)`` with
+      c = (a^2 + G^2) / 4 (Yukawa: ``4 pi exp(-c / eta^2) / (4 c)``), G = 0 included, per volume.
 
     Attributes:
         alpha: decay constant, 1/Angstrom; with `volume_scaled` the decay constant of a crystal
@@ -137,37 +142,102 @@ class Exponential:
     include_origin: bool = False
     over_distance: bool = False
 
-    def decay(self, volume: torch.Tensor) -> torch.Tensor:
-        """Per-crystal decay constant (1/Angstrom)."""
+    def decay(self, volume: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """Decay constant (1/Angstrom) of crystals of the given volumes (tensor or array)."""
         if self.volume_scaled:
             return self.alpha * volume ** (-1.0 / 6.0)
-        return torch.full_like(volume, self.alpha)
+        if isinstance(volume, torch.Tensor):
+            return torch.full_like(volume, self.alpha)
+        return np.full_like(volume, self.alpha)
 
-    def real(self, distance: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
-        value = torch.exp(-decay * distance)
-        return value / distance if self.over_distance else value
-
-    def origin(self, volume: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(volume, 1.0 if self.include_origin else 0.0)
-
-    def real_error(self, radius: np.ndarray, volume: np.ndarray) -> np.ndarray:
-        """Integral of the kernel over |x| > radius with density 1/V."""
-        a = self.alpha * volume ** (-1.0 / 6.0) if self.volume_scaled else self.alpha
+    def real(self, distance: torch.Tensor, eta: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        a = self.decay(volume)
+        beta = a / (2 * eta)
+        gaussian = torch.exp(-((eta * distance) ** 2) - beta**2)
+        near, far = eta * distance - beta, eta * distance + beta
+        # e^(-a r) erfc(near) written through erfcx where near > 0, so nothing overflows;
+        # the clamp keeps the branch torch.where discards finite (and its gradient too).
+        outgoing = torch.where(
+            near > 0,
+            gaussian * torch.special.erfcx(near.clamp(min=0)),
+            torch.exp(-a * distance) * torch.special.erfc(near),
+        )
+        incoming = gaussian * torch.special.erfcx(far)  # = e^(a r) erfc(far)
         if self.over_distance:
-            moment = radius / a + 1 / a**2
-        else:
-            moment = radius**2 / a + 2 * radius / a**2 + 2 / a**3
-        return 4 * math.pi / volume * np.exp(-a * radius) * moment
+            return (outgoing + incoming) / (2 * distance)
+        return 0.5 * (outgoing - incoming)
 
-    def real_cutoff(self, volume: np.ndarray, budget: float) -> np.ndarray:
-        """Smallest R (Angstrom) whose tail bound is within `budget`: a fixed point of
-        R = log(prefactor(R) / budget) / a, where the prefactor varies slowly with R."""
-        a = self.alpha * volume ** (-1.0 / 6.0) if self.volume_scaled else self.alpha
-        radius = np.zeros_like(volume)
+    def reciprocal_weight(
+        self, g_norm: torch.Tensor, eta: torch.Tensor, volume: torch.Tensor
+    ) -> torch.Tensor:
+        a = self.decay(volume)
+        c = (a * a + g_norm * g_norm) / 4
+        damping = torch.exp(-c / (eta * eta))
+        if self.over_distance:
+            return math.pi * damping / (c * volume)
+        return a * math.pi / 2 * damping * (1 / (eta * eta * c) + 1 / (c * c)) / volume
+
+    def constant(self, eta: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        """The G = 0 term, added to every pair."""
+        return self.reciprocal_weight(torch.zeros_like(volume), eta, volume)
+
+    def origin(self, eta: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        """Diagonal correction: the real-space sum skips d = 0, whose kernel value is split
+        between the (missing) real part and the long-range part already in reciprocal space."""
+        beta = self.decay(volume) / (2 * eta)
+        if self.over_distance:  # minus the long-range part at r = 0 (the origin is excluded)
+            return -(2 * eta / math.sqrt(math.pi) * torch.exp(-beta * beta)) + self.decay(
+                volume
+            ) * torch.special.erfc(beta)
+        # the real part at r = 0 is erf(beta); the whole kernel there is exp(0) = 1
+        return torch.special.erf(beta) - (0.0 if self.include_origin else 1.0)
+
+    def real_error(self, eta: np.ndarray, radius: np.ndarray, volume: np.ndarray) -> np.ndarray:
+        """Bound on the real-space terms beyond `radius`, from erfc(z) <= e^(-z^2)/(sqrt(pi) z)
+        (valid where z = eta R - beta > 0; infinite below)."""
+        beta = self.decay(volume) / (2 * eta)
+        z = eta * radius - beta
+        safe = np.maximum(z, 1e-300)
+        factor = np.exp(-(beta**2)) / (math.sqrt(math.pi) * safe)
+        if self.over_distance:
+            integral = np.exp(-((eta * radius) ** 2)) / (2 * eta**2)
+            bound = 4 * math.pi / volume * factor * integral
+        else:
+            integral = radius * np.exp(-((eta * radius) ** 2)) / (2 * eta**2) + math.sqrt(
+                math.pi
+            ) * erfc(eta * radius) / (4 * eta**3)
+            bound = 2 * math.pi / volume * factor * integral
+        return np.where(z > 0, bound, np.inf)
+
+    def reciprocal_error(
+        self, eta: np.ndarray, k_cut: np.ndarray, volume: np.ndarray
+    ) -> np.ndarray:
+        """Bound on the reciprocal terms with |G| > k_cut."""
+        a = self.decay(volume)
+        damping = np.exp(-((a / (2 * eta)) ** 2)) * erfc(k_cut / (2 * eta))
+        if self.over_distance:
+            return 2 * eta / math.sqrt(math.pi) * damping
+        slack = 1 + 4 * eta**2 / np.maximum(k_cut, 1e-300) ** 2
+        return a / (math.sqrt(math.pi) * eta) * slack * damping
+
+    def real_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest R (Angstrom) whose real-space bound is within `budget`: a fixed point of
+        eta R = sqrt(log(prefactor(R) / budget)), the prefactor varying slowly with R."""
+        beta = self.decay(volume) / (2 * eta)
+        radius = (beta + 3.0) / eta
         for _ in range(2 * _REFINEMENTS):
-            tail = self.real_error(radius, volume) * np.exp(a * radius)
-            radius = np.maximum(np.log(tail / budget) / a, 0.0)
+            prefactor = self.real_error(eta, radius, volume) * np.exp((eta * radius) ** 2)
+            scaled = np.sqrt(np.maximum(np.log(prefactor / budget), 0.0))
+            radius = np.maximum(scaled, beta + 0.5) / eta
         return radius
+
+    def reciprocal_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest |G| cutoff (1/Angstrom) whose reciprocal bound is within `budget`."""
+        k_cut = 6.0 * eta
+        for _ in range(_REFINEMENTS):
+            at_zero = self.reciprocal_error(eta, k_cut, volume) / erfc(k_cut / (2 * eta))
+            k_cut = 2 * eta * erfcinv(np.minimum(budget / at_zero, 1.0))
+        return k_cut
 
 
 Kernel = InversePower | Exponential
