@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.special import erfc, erfcinv
+from scipy.special import erfc, erfcinv, erfcx
 
 from potnet_ase.sums.special import upper_gamma
 
@@ -192,51 +192,81 @@ class Exponential:
         # the real part at r = 0 is erf(beta); the whole kernel there is exp(0) = 1
         return torch.special.erf(beta) - (0.0 if self.include_origin else 1.0)
 
-    def real_error(self, eta: np.ndarray, radius: np.ndarray, volume: np.ndarray) -> np.ndarray:
-        """Bound on the real-space terms beyond `radius`, from erfc(z) <= e^(-z^2)/(sqrt(pi) z)
-        (valid where z = eta R - beta > 0; infinite below)."""
+    def _log_real_prefactor(
+        self, eta: np.ndarray, radius: np.ndarray, volume: np.ndarray
+    ) -> np.ndarray:
+        """log of the real-space bound times exp(eta^2 R^2) (logs: beta^2 may exceed 700).
+
+        The bound integrates over |x| > R the majorant from erfc(z) <= e^(-z^2)/(sqrt(pi) z),
+        z = eta R - beta, which is claimed for z > 0 only (+inf below)."""
         beta = self.decay(volume) / (2 * eta)
         z = eta * radius - beta
-        safe = np.maximum(z, 1e-300)
-        factor = np.exp(-(beta**2)) / (math.sqrt(math.pi) * safe)
+        log_factor = -(beta**2) - np.log(math.sqrt(math.pi) * np.maximum(z, 1e-300))
         if self.over_distance:
-            integral = np.exp(-((eta * radius) ** 2)) / (2 * eta**2)
-            bound = 4 * math.pi / volume * factor * integral
+            moment = 4 * math.pi / volume / (2 * eta**2)
         else:
-            integral = radius * np.exp(-((eta * radius) ** 2)) / (2 * eta**2) + math.sqrt(
-                math.pi
-            ) * erfc(eta * radius) / (4 * eta**3)
-            bound = 2 * math.pi / volume * factor * integral
-        return np.where(z > 0, bound, np.inf)
+            # int_R^inf r^2 exp(-eta^2 r^2) dr
+            #   = exp(-eta^2 R^2) [R / (2 eta^2) + sqrt(pi) erfcx(eta R) / (4 eta^3)]
+            second = radius / (2 * eta**2) + math.sqrt(math.pi) * erfcx(eta * radius) / (4 * eta**3)
+            moment = 2 * math.pi / volume * second
+        return np.where(z > 0, log_factor + np.log(moment), np.inf)
+
+    def _plain_tail(self, radius: np.ndarray, volume: np.ndarray) -> np.ndarray:
+        """Integral over |x| > radius of the whole kernel, which bounds its real part too (the
+        real part is a piece of a positive integral representation of the kernel). For fast
+        decays it beats the split bound, which needs eta R > beta."""
+        a = self.decay(volume)
+        if self.over_distance:
+            moment = radius / a + 1 / a**2
+        else:
+            moment = radius**2 / a + 2 * radius / a**2 + 2 / a**3
+        return 4 * math.pi / volume * np.exp(-a * radius) * moment
+
+    def real_error(self, eta: np.ndarray, radius: np.ndarray, volume: np.ndarray) -> np.ndarray:
+        """Bound on the real-space terms beyond `radius`: the better of the two bounds."""
+        split = np.exp(self._log_real_prefactor(eta, radius, volume) - (eta * radius) ** 2)
+        return np.minimum(split, self._plain_tail(radius, volume))
+
+    def _reciprocal_prefactor(
+        self, eta: np.ndarray, k_cut: np.ndarray, volume: np.ndarray
+    ) -> np.ndarray:
+        """The reciprocal bound divided by erfc(k_cut / (2 eta)); claimed for k_cut >= 2 eta,
+        where 1/(eta^2 c) + 1/c^2 <= (4 / (eta^2 k^2)) (1 + 4 eta^2 / k^2) <= 8 / (eta k)^2."""
+        damping = np.exp(-((self.decay(volume) / (2 * eta)) ** 2))
+        if self.over_distance:
+            return 2 * eta / math.sqrt(math.pi) * damping
+        k = np.maximum(k_cut, 2 * eta)
+        slack = 1 + 4 * eta**2 / k**2
+        return self.decay(volume) / (math.sqrt(math.pi) * eta) * slack * damping
 
     def reciprocal_error(
         self, eta: np.ndarray, k_cut: np.ndarray, volume: np.ndarray
     ) -> np.ndarray:
-        """Bound on the reciprocal terms with |G| > k_cut."""
-        a = self.decay(volume)
-        damping = np.exp(-((a / (2 * eta)) ** 2)) * erfc(k_cut / (2 * eta))
-        if self.over_distance:
-            return 2 * eta / math.sqrt(math.pi) * damping
-        slack = 1 + 4 * eta**2 / np.maximum(k_cut, 1e-300) ** 2
-        return a / (math.sqrt(math.pi) * eta) * slack * damping
+        """Bound on the reciprocal terms with |G| > k_cut (k_cut >= 2 eta)."""
+        return self._reciprocal_prefactor(eta, k_cut, volume) * erfc(k_cut / (2 * eta))
 
     def real_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
-        """Smallest R (Angstrom) whose real-space bound is within `budget`: a fixed point of
-        eta R = sqrt(log(prefactor(R) / budget)), the prefactor varying slowly with R."""
-        beta = self.decay(volume) / (2 * eta)
-        radius = (beta + 3.0) / eta
+        """Smallest R (Angstrom) meeting `budget` under either bound: fixed points of
+        eta R = sqrt(log(prefactor(R) / budget)) and a R = log(tail prefactor(R) / budget),
+        both prefactors varying slowly with R."""
+        a = self.decay(volume)
+        beta = a / (2 * eta)
+        split = (beta + 3.0) / eta
+        plain = np.zeros_like(volume)
         for _ in range(2 * _REFINEMENTS):
-            prefactor = self.real_error(eta, radius, volume) * np.exp((eta * radius) ** 2)
-            scaled = np.sqrt(np.maximum(np.log(prefactor / budget), 0.0))
-            radius = np.maximum(scaled, beta + 0.5) / eta
-        return radius
+            log_ratio = self._log_real_prefactor(eta, split, volume) - math.log(budget)
+            split = np.maximum(np.sqrt(np.maximum(log_ratio, 0.0)), beta + 0.5) / eta
+            tail = self._plain_tail(plain, volume) * np.exp(a * plain)
+            plain = np.log(np.maximum(tail / budget, 1.0)) / a
+        return np.minimum(split, plain)
 
     def reciprocal_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
         """Smallest |G| cutoff (1/Angstrom) whose reciprocal bound is within `budget`."""
         k_cut = 6.0 * eta
         for _ in range(_REFINEMENTS):
-            at_zero = self.reciprocal_error(eta, k_cut, volume) / erfc(k_cut / (2 * eta))
-            k_cut = 2 * eta * erfcinv(np.minimum(budget / at_zero, 1.0))
+            prefactor = self._reciprocal_prefactor(eta, k_cut, volume)
+            ratio = np.clip(budget / np.maximum(prefactor, 1e-300), 1e-300, 1.0)
+            k_cut = np.maximum(2 * eta * erfcinv(ratio), 2 * eta)
         return k_cut
 
 

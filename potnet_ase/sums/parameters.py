@@ -52,7 +52,11 @@ def choose_parameters(
     volumes = np.asarray(volumes, dtype=np.float64)
     eta = ETA_SCALE * np.sqrt(np.pi) / np.cbrt(volumes)
     budget = {k: ERROR_SAFETY * tol / weight for k, weight in budgets.items()}
-    real_cutoff = np.max([k.real_cutoff(eta, volumes, budget[k]) for k in budgets], axis=0)
+    # Never less than one cell length: the continuum tail estimates behind every bound assume
+    # the cutoff sphere holds at least a cell's worth of images.
+    real_cutoff = np.max(
+        [np.cbrt(volumes)] + [k.real_cutoff(eta, volumes, budget[k]) for k in budgets], axis=0
+    )
     reciprocal_cutoff = np.max(
         [k.reciprocal_cutoff(eta, volumes, budget[k]) for k in budgets], axis=0
     )
