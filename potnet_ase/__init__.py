@@ -6,6 +6,9 @@ Public API (DESIGN.md section 4)::
                         convention="physical", pauli_alpha=3.0, tol=1e-10, device=None)
     complete_potentials_batch(structures, **same)
 
+    list_pretrained() -> list[dict]
+    load_model(name_or_path, device=None)  # .predict(structures, batch_size=64), .embed(...)
+
 The differentiable torch-level engine is :func:`potnet_ase.sums.lattice_pair_sums`.
 """
 
@@ -17,6 +20,7 @@ from potnet_ase.errors import (
     StructureError,
     UnsupportedElementError,
 )
+from potnet_ase.models import list_pretrained, load_model
 
 __version__ = "0.1.0"
 
@@ -28,4 +32,6 @@ __all__ = [
     "UnsupportedElementError",
     "complete_potentials",
     "complete_potentials_batch",
+    "list_pretrained",
+    "load_model",
 ]

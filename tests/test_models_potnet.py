@@ -1,0 +1,113 @@
+"""PotNet network: shapes, invariances, atom encoding and bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+
+from potnet_ase.errors import StructureError, UnsupportedElementError
+from potnet_ase.models.atom_features import FEATURE_SIZE, atom_feature_table
+from potnet_ase.models.predictor import PropertyModel
+from potnet_ase.models.registry import build_module
+from potnet_ase.training.config import DEFAULT_GRAPHS
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_model(variant: str, n_targets: int = 1, seed: int = 0) -> PropertyModel:
+    graph = {**DEFAULT_GRAPHS[variant], "tol": 1e-6}
+    model_config = {"variant": variant, "hidden": 16, "n_targets": n_targets, "graph": graph}
+    torch.manual_seed(seed)
+    module = build_module(model_config)
+    # Non-trivial BatchNorm statistics so eval mode is not the identity.
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    config = {"name": f"test-{variant}", "target": [f"t{k}" for k in range(n_targets)],
+              "model": {"architecture": "potnet", **model_config}}  # fmt: skip
+    return PropertyModel(module, config, device="cpu")
+
+
+def rattled(atoms: Atoms, seed: int = 0, amount: float = 0.05) -> Atoms:
+    atoms = atoms.copy()
+    atoms.rattle(amount, seed=seed)
+    return atoms
+
+
+STRUCTURES = [
+    rattled(bulk("NaCl", "rocksalt", a=5.64)),
+    rattled(bulk("MgO", "rocksalt", a=4.21) * (1, 1, 2), seed=1),
+    rattled(bulk("Si", "diamond", a=5.43, cubic=True), seed=2),
+]
+
+
+def test_atom_table():
+    table = atom_feature_table()
+    assert table.shape == (101, FEATURE_SIZE) and FEATURE_SIZE == 92
+    assert set(np.unique(table[1:])) <= {0.0, 1.0}
+    assert np.all(table[1:].sum(axis=1) >= 7)  # at least group/period/valence/block set
+    assert not np.array_equal(table[11], table[17])  # Na != Cl
+
+
+@pytest.mark.parametrize("variant", ["latent_ewald", "published", "euclidean"])
+def test_shapes(variant):
+    model = make_model(variant, n_targets=2)
+    assert model.predict(STRUCTURES).shape == (3, 2)
+    assert model.embed(STRUCTURES, batch_size=2).shape == (3, 16)
+    assert make_model(variant).predict(STRUCTURES).shape == (3,)
+
+
+@pytest.mark.parametrize("variant", ["latent_ewald", "published", "euclidean"])
+def test_permutation_translation_and_batching(variant):
+    model = make_model(variant)
+    reference = model.predict(STRUCTURES, batch_size=64)
+    moved = []
+    for k, atoms in enumerate(STRUCTURES):
+        atoms = atoms[np.random.default_rng(k).permutation(len(atoms))]
+        atoms.translate([0.3, -1.1, 2.0])
+        moved.append(atoms)
+    assert np.allclose(model.predict(moved, batch_size=1), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["latent_ewald", "euclidean"])
+def test_supercell_invariance_of_default_model(variant):
+    model = make_model(variant)
+    primitive = [STRUCTURES[0], STRUCTURES[1]]
+    supercells = [STRUCTURES[0] * (2, 2, 2), STRUCTURES[1] * (2, 1, 1)]
+    assert np.allclose(model.predict(supercells), model.predict(primitive), atol=1e-5)
+    assert np.allclose(model.embed(supercells), model.embed(primitive), atol=1e-5)
+
+
+def test_published_model_depends_on_the_cell():
+    model = make_model("published")
+    primitive = model.predict([STRUCTURES[0]])
+    supercell = model.predict([STRUCTURES[0] * (2, 2, 2)])
+    assert abs(supercell[0] - primitive[0]) > 1e-3
+
+
+def test_bad_inputs():
+    model = make_model("latent_ewald")
+    molecule = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    with pytest.raises(StructureError, match="not periodic"):
+        model.predict([molecule])
+    with pytest.raises(StructureError, match="structure 1"):
+        model.predict([STRUCTURES[0], "not a structure"])
+    exotic = bulk("Cu")
+    exotic.numbers = [109]  # meitnerium: no atom features
+    with pytest.raises(UnsupportedElementError, match="Mt"):
+        model.predict([exotic])
+    with pytest.raises(ValueError, match="no structures"):
+        model.predict([])
+    with pytest.raises(ValueError, match="variant"):
+        build_module({"variant": "nonsense"})
