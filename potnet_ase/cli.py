@@ -8,7 +8,7 @@ import importlib
 import logging
 import sys
 
-COMMAND_MODULES = ("demo", "sums", "train", "evaluate")
+COMMAND_MODULES = ("demo", "sums", "featurize", "train", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

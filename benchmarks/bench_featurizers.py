@@ -1,0 +1,237 @@
+"""Featurization throughput: CompletePotentialFeaturizer vs matminer's SineCoulombMatrix and
+EwaldEnergy, all through ``featurize_dataframe`` on the same MP structures.
+
+Anchors run in the same process, interleaved over repeats (the machine is shared); medians are
+reported. "single" runs every featurizer with n_jobs=1 and one torch / BLAS thread; "default"
+gives the matminer featurizers their default n_jobs (cpu_count processes). Ours always runs in
+one process (it batches instead of forking, n_jobs=1) with one torch thread.
+
+It also measures what the default feature tolerance (1e-6 per lattice-sum entry) costs in
+accuracy: the largest deviation of every feature from the same feature at tol=1e-10, relative
+to that feature's spread over the structures.
+
+Usage::
+
+    python benchmarks/bench_featurizers.py --data ../shared/data --n 2000 --out /tmp/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from featurizers import CompletePotentialFeaturizer
+from featurizers.complete_potential import guessed_oxidation_states
+from potnet_ase.data import read_table
+
+
+def load_structures(data: Path, n: int) -> pd.DataFrame:
+    table = read_table(data / "mp_formation/flla_2015.csv")
+    table = table[table["structure"].notna()]
+    return table.sample(n=min(n, len(table)), random_state=0)[["structure"]].reset_index(drop=True)
+
+
+def timed(featurize, frame: pd.DataFrame) -> float:
+    """Seconds to featurize fresh copies of the structures (matminer's oxidation-state
+    conversion decorates structures in place, which would spare later runs the guessing)."""
+    fresh = pd.DataFrame({"structure": [s.copy() for s in frame["structure"]]})
+    start = time.perf_counter()
+    featurize(fresh)
+    return time.perf_counter() - start
+
+
+def tolerance_deviation(frame: pd.DataFrame) -> dict[str, float]:
+    """Largest |feature(tol=1e-6) - feature(tol=1e-10)| over the structures, relative to the
+    feature's spread (std over the structures), for the default features and for the optional
+    pair statistics. Features constant over the set (zero spread) are skipped."""
+    structures = frame["structure"].tolist()
+    options = dict(oxidation_states="guess", pair_statistics=True)
+    featurizer = CompletePotentialFeaturizer(**options)
+    loose = np.array(featurizer.featurize_many(structures, pbar=False), dtype=float)
+    tight = np.array(
+        CompletePotentialFeaturizer(tol=1e-10, **options).featurize_many(structures, pbar=False),
+        dtype=float,
+    )
+    spread = np.nanstd(tight, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = np.nanmax(np.abs(loose - tight), axis=0) / spread
+    default = set(CompletePotentialFeaturizer(oxidation_states="guess").feature_labels())
+    in_default = np.array([label in default for label in featurizer.feature_labels()])
+    usable = spread > 0
+    return {
+        "default features": float(np.nanmax(deviation[usable & in_default])),
+        "pair statistics": float(np.nanmax(deviation[usable & ~in_default])),
+    }
+
+
+def paired_ratios(frame: pd.DataFrame, rounds: int, chunk: int) -> dict[str, list[float]]:
+    """Per-chunk time ratios, ours / SineCoulombMatrix and ours / EwaldEnergy (+ guessing),
+    each pair timed back to back on the same chunk of structures, all with n_jobs=1. On a
+    shared machine whose load swings within seconds, the median of such paired ratios is far
+    steadier than a ratio of separately timed totals."""
+    from matminer.featurizers.conversions import StructureToOxidStructure
+    from matminer.featurizers.structure import EwaldEnergy, SineCoulombMatrix
+
+    sine = SineCoulombMatrix(flatten=True)
+    sine.set_n_jobs(1)
+    sine.fit(frame["structure"])
+    oxidise = StructureToOxidStructure(target_col_id="oxidised", overwrite_data=True)
+    oxidise.set_n_jobs(1)
+    energy = EwaldEnergy()
+    energy.set_n_jobs(1)
+    ours = CompletePotentialFeaturizer(device="cpu")
+    ours_guess = CompletePotentialFeaturizer(device="cpu", oxidation_states="guess")
+
+    def ewald(df):
+        df = oxidise.featurize_dataframe(df, "structure", pbar=False)
+        return energy.featurize_dataframe(df, "oxidised", pbar=False)
+
+    def guessing(df):
+        guessed_oxidation_states.cache_clear()
+        return ours_guess.featurize_dataframe(df, "structure", pbar=False)
+
+    ratios: dict[str, list[float]] = {"ours/sine": [], "ours/ewald": [], "ours guess/ewald": []}
+    for k in range(rounds):
+        part = frame.iloc[(k * chunk) % len(frame) :][:chunk]
+        t_sine = timed(lambda df: sine.featurize_dataframe(df, "structure", pbar=False), part)
+        t_ours = timed(lambda df: ours.featurize_dataframe(df, "structure", pbar=False), part)
+        t_ewald = timed(ewald, part)
+        t_guess = timed(guessing, part)
+        ratios["ours/sine"].append(t_ours / t_sine)
+        ratios["ours/ewald"].append(t_ours / t_ewald)
+        ratios["ours guess/ewald"].append(t_guess / t_ewald)
+        print({name: round(v[-1], 3) for name, v in ratios.items()}, flush=True)
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--n", type=int, default=2000, help="structures (seeded sample)")
+    parser.add_argument("--ewald-n", type=int, default=0, help="EwaldEnergy subset (0: all)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/bench_featurizers.json"))
+    parser.add_argument(
+        "--accuracy-only", action="store_true", help="only the tol 1e-6 vs 1e-10 comparison"
+    )
+    parser.add_argument(
+        "--paired-only", type=int, default=0, metavar="ROUNDS",
+        help="only the paired per-chunk ratios, over this many chunks of 100 structures",
+    )
+    args = parser.parse_args()
+
+    from matminer.featurizers.conversions import StructureToOxidStructure
+    from matminer.featurizers.structure import EwaldEnergy, SineCoulombMatrix
+
+    torch.set_num_threads(1)
+    frame = load_structures(args.data, args.n)
+    if args.accuracy_only:
+        deviation = tolerance_deviation(frame)
+        args.out.write_text(json.dumps({"tol_1e-6_max_deviation_over_spread": deviation}))
+        print("largest |tol 1e-6 - tol 1e-10| / feature spread:", deviation)
+        return
+    if args.paired_only:
+        warm = frame.iloc[:20]
+        timed(lambda df: CompletePotentialFeaturizer(oxidation_states="guess")
+              .featurize_dataframe(df, "structure", pbar=False), warm)
+        ratios = paired_ratios(frame, args.paired_only, chunk=100)
+        summary = {name: float(np.median(v)) for name, v in ratios.items()}
+        args.out.write_text(json.dumps({"paired_ratios": ratios, "median": summary}, indent=1))
+        print("median ratios:", summary)
+        return
+    ewald_frame = frame if not args.ewald_n else frame.iloc[: args.ewald_n]
+    atoms = frame["structure"].map(len)
+
+    def sine(n_jobs: int | None):
+        featurizer = SineCoulombMatrix(flatten=True)
+        if n_jobs:
+            featurizer.set_n_jobs(n_jobs)
+        featurizer.fit(frame["structure"])
+        return lambda df: featurizer.featurize_dataframe(df, "structure", pbar=False)
+
+    def ewald(n_jobs: int | None):
+        # matminer's documented route: guess oxidation states, then EwaldEnergy.
+        oxidise = StructureToOxidStructure(target_col_id="oxidised", overwrite_data=True)
+        energy = EwaldEnergy()
+        if n_jobs:
+            oxidise.set_n_jobs(n_jobs)
+            energy.set_n_jobs(n_jobs)
+
+        def run(df):
+            df = oxidise.featurize_dataframe(df, "structure", pbar=False)
+            return energy.featurize_dataframe(df, "oxidised", pbar=False)
+
+        return run
+
+    def ours(**options):
+        featurizer = CompletePotentialFeaturizer(device="cpu", **options)
+
+        def run(df):
+            guessed_oxidation_states.cache_clear()  # time the guessing, not a warm cache
+            return featurizer.featurize_dataframe(df, "structure", pbar=False)
+
+        return run
+
+    cases = {
+        "SineCoulombMatrix, n_jobs=1": (sine(1), frame),
+        "SineCoulombMatrix, default n_jobs": (sine(None), frame),
+        "CompletePotentialFeaturizer (tol 1e-6)": (ours(), frame),
+        "CompletePotentialFeaturizer (tol 1e-6, guessed oxidation states)": (
+            ours(oxidation_states="guess"), frame
+        ),
+        "CompletePotentialFeaturizer (tol 1e-10)": (ours(tol=1e-10), frame),
+        "EwaldEnergy + oxidation-state guessing, n_jobs=1": (ewald(1), ewald_frame),
+        "EwaldEnergy + oxidation-state guessing, default n_jobs": (ewald(None), ewald_frame),
+    }
+    # Warm-up: lazy imports of the engine and pymatgen's one-time load of its oxidation-state
+    # statistics, so that neither lands in the first timed case.
+    warm = frame.iloc[:20]
+    timed(ours(oxidation_states="guess"), warm)
+    timed(ewald(1), warm)
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    for repeat in range(args.repeats):
+        for name, (run, subset) in cases.items():
+            if name.startswith("EwaldEnergy") and repeat > 0:
+                continue  # one pass: it dominates the running time
+            seconds[name].append(timed(run, subset))
+            print(f"{name}: {seconds[name][-1]:.2f} s", flush=True)
+
+    deviation = tolerance_deviation(frame)
+
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        "shared with other jobs",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "matminer": metadata.version("matminer"),
+            "pymatgen": metadata.version("pymatgen"),
+        },
+        "structures": len(frame),
+        "ewald_structures": len(ewald_frame),
+        "mean_atoms": float(atoms.mean()),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "seconds": seconds,
+        "ms_per_structure": {
+            name: 1e3 * float(np.median(t)) / len(cases[name][1]) for name, t in seconds.items()
+        },
+        "tol_1e-6_max_deviation_over_spread": deviation,
+    }
+    args.out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results["ms_per_structure"], indent=1))
+    print("largest |tol 1e-6 - tol 1e-10| / feature spread:", deviation)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""``potnet-ase featurize INPUT OUTPUT``: complete-potential features of a table of structures.
+
+INPUT is anything :func:`potnet_ase.data.read_table` reads (CSV with CIF / POSCAR / pymatgen
+dict cells, JSON(.gz), parquet, extxyz, ASE ``.db``, OUTCAR). OUTPUT is ``.parquet`` or
+``.csv`` (``.csv.gz``): one row per input row, in input order, with ``id``, the columns named by
+``--keep`` and the features of :class:`featurizers.CompletePotentialFeaturizer`; failed rows
+have NaN features and their reason in the errors file (``OUTPUT.errors.csv`` by default:
+``row, id, error``).
+
+Rows are featurized in chunks. Each finished chunk is written to ``OUTPUT.parts/`` with a
+manifest of the settings, so an interrupted run started again with the same arguments skips
+the chunks already done (``--restart`` discards them). The parts are merged into OUTPUT at the
+end and then removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from potnet_ase.sums import CONVENTIONS, DEFAULT_POTENTIALS, POTENTIALS
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "featurize",
+        help="complete-potential features of a table of structures (parquet or CSV out)",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("input", type=Path, help="CSV, JSON(.gz), parquet, extxyz, .db, OUTCAR")
+    parser.add_argument("output", type=Path, help=".parquet, .csv or .csv.gz")
+    parser.add_argument("--structure-column", default=None, help="default: auto-detected")
+    parser.add_argument("--id-column", default=None, help="default: auto-detected, else row")
+    parser.add_argument("--keep", nargs="*", default=[], help="input columns to copy to OUTPUT")
+    parser.add_argument(
+        "--potentials", nargs="+", default=list(DEFAULT_POTENTIALS), choices=POTENTIALS
+    )
+    parser.add_argument("--convention", default="physical", choices=CONVENTIONS)
+    parser.add_argument("--pauli-alpha", type=float, default=3.0, help="1/Angstrom")
+    parser.add_argument("--tol", type=float, default=None, help="per entry (default 1e-6)")
+    parser.add_argument(
+        "--oxidation-states", default="present", choices=("present", "guess", "none"),
+        help="Madelung features from carried oxidation states, guessed ones, or none",
+    )
+    parser.add_argument(
+        "--pair-statistics", action="store_true",
+        help="add the cell-dependent pair-sum statistics (not size-consistent)",
+    )
+    parser.add_argument(
+        "--element-pairs", type=int, default=0, metavar="K",
+        help="add element-pair sums for the K most frequent pairs of INPUT (default 0: none)",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
+    parser.add_argument("--batch-size", type=int, default=64, help="structures per engine call")
+    parser.add_argument("--chunk-size", type=int, default=2000, help="rows per written part")
+    parser.add_argument("--errors", type=Path, default=None, help="default: OUTPUT.errors.csv")
+    parser.add_argument("--restart", action="store_true", help="ignore finished parts")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def build_featurizer(args: argparse.Namespace, structures: list[Any]):
+    """The featurizer the arguments describe, fitted on `structures` if it needs it."""
+    from featurizers import CompletePotentialFeaturizer
+    from featurizers.complete_potential import DEFAULT_FEATURE_TOL
+
+    featurizer = CompletePotentialFeaturizer(
+        potentials=tuple(args.potentials),
+        convention=args.convention,
+        pauli_alpha=args.pauli_alpha,
+        tol=DEFAULT_FEATURE_TOL if args.tol is None else args.tol,
+        oxidation_states=args.oxidation_states,
+        pair_statistics=args.pair_statistics,
+        element_pairs=args.element_pairs > 0,
+        max_element_pairs=max(args.element_pairs, 1),
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    if args.element_pairs > 0:
+        featurizer.fit([s for s in structures if s is not None])
+    return featurizer
+
+
+def settings_key(args: argparse.Namespace, featurizer: Any, n_rows: int) -> dict[str, Any]:
+    """Everything a finished part depends on; a resumed run must match it exactly."""
+    stat = args.input.stat()
+    params = {k: v for k, v in featurizer.get_params().items() if k not in ("device", "n_jobs")}
+    return {
+        "input": str(args.input.resolve()),
+        "input_size": stat.st_size,
+        "input_mtime": stat.st_mtime,
+        "rows": n_rows,
+        "chunk_size": args.chunk_size,
+        "keep": list(args.keep),
+        "featurizer": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        "labels_sha1": hashlib.sha1("\n".join(featurizer.feature_labels()).encode()).hexdigest(),
+    }
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet for ``.parquet``, else CSV (``.csv`` / ``.csv.gz``)."""
+    if path.name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from potnet_ase.data import read_table
+
+    if not args.output.name.endswith(OUTPUT_SUFFIXES):
+        raise SystemExit(
+            f"potnet-ase featurize: OUTPUT must end in {', '.join(OUTPUT_SUFFIXES)}: {args.output}"
+        )
+    if args.chunk_size < 1:
+        raise SystemExit("potnet-ase featurize: --chunk-size must be at least 1")
+    table = read_table(
+        args.input, structure_column=args.structure_column, id_column=args.id_column
+    )
+    missing = [c for c in args.keep if c not in table.columns]
+    if missing:
+        raise SystemExit(f"potnet-ase featurize: no columns {missing} in {args.input}")
+    structures = table["structure"].tolist()
+    featurizer = build_featurizer(args, structures)
+    labels = featurizer.feature_labels()
+
+    parts = args.output.with_name(args.output.name + ".parts")
+    settings = settings_key(args, featurizer, len(table))
+    manifest = parts / MANIFEST
+    stale = not manifest.exists() or json.loads(manifest.read_text()) != settings
+    if parts.exists() and (args.restart or stale):
+        if not args.restart:
+            logger.warning("settings changed since the parts in %s were written; redoing", parts)
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(settings, indent=1))
+
+    starts = range(0, len(table), args.chunk_size)
+    progress = tqdm(
+        total=len(table), unit="structure", desc="featurize", disable=args.no_progress
+    )
+    with progress as bar:
+        for number, start in enumerate(starts):
+            part = parts / f"part-{number:06d}.parquet"
+            chunk = table.iloc[start : start + args.chunk_size]
+            if part.exists():
+                bar.update(len(chunk))
+                continue
+            rows = featurizer.featurize_many(
+                chunk["structure"].tolist(), ignore_errors=True, return_errors=True, pbar=False
+            )
+            frame = pd.DataFrame(rows, columns=[*labels, "error"], index=chunk.index)
+            frame["error"] = frame["error"].map(last_line).astype(object)
+            # Rows the reader could not parse keep the reader's reason.
+            unread = chunk["structure"].isna()
+            frame.loc[unread, "error"] = chunk.loc[unread, "structure_error"]
+            frame.insert(0, "row", chunk.index)
+            frame.insert(1, "id", chunk["id"].to_numpy())
+            for column in args.keep:
+                frame[column] = chunk[column].to_numpy()
+            frame.to_parquet(part.with_suffix(".tmp"), index=False)
+            part.with_suffix(".tmp").rename(part)  # a part exists only once it is complete
+            bar.update(len(chunk))
+
+    merged = pd.concat(
+        [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))], ignore_index=True
+    )
+    errors = merged.loc[merged["error"].notna(), ["row", "id", "error"]]
+    errors_path = args.errors or args.output.with_name(args.output.name + ".errors.csv")
+    errors.to_csv(errors_path, index=False)
+    write_table(merged.drop(columns=["row", "error"])[["id", *args.keep, *labels]], args.output)
+    shutil.rmtree(parts)
+    logger.info("featurized %d rows (%d failed) -> %s", len(merged), len(errors), args.output)
+    if len(errors):
+        print(f"{len(errors)} of {len(merged)} rows failed; reasons in {errors_path}")
+    return 0
+
+
+def last_line(error: Any) -> Any:
+    """The message line of a traceback text (errors files hold one line per failed row)."""
+    if not isinstance(error, str):
+        return None
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else error
