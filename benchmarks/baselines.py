@@ -183,9 +183,7 @@ def featurize_task(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ewald.set_n_jobs(1)
     decorated = with_guessed_oxidation_states(structures)
     start = time.perf_counter()
-    energies = [
-        np.nan if s is None else ewald.featurize(s)[0] / len(s) for s in decorated
-    ]
+    energies = [np.nan if s is None else ewald.featurize(s)[0] / len(s) for s in decorated]
     timings["ewald"] = time.perf_counter() - start
     blocks["ewald"] = pd.DataFrame({"ewald: ewald_energy_per_atom (eV/atom)": energies})
 
@@ -299,8 +297,8 @@ def markdown(results: dict) -> str:
     ``magpie+coulomb`` (negative: ours is better; "k/5": folds where ours is better)."""
     sets = list(FEATURE_SETS)
     lines = [
-        "| task (units) | n | model | " + " | ".join(f"({chr(97 + i)}) {s}" for i, s in
-                                                  enumerate(sets))
+        "| task (units) | n | model | "
+        + " | ".join(f"({chr(97 + i)}) {s}" for i, s in enumerate(sets))
         + " | (c) - best of (a), (b), paired |",
         "|---|---|---|" + "---|" * (len(sets) + 1),
     ]
@@ -310,8 +308,7 @@ def markdown(results: dict) -> str:
             if entries["magpie"] is None:
                 continue
             cells = [
-                "-" if e is None else
-                f"{np.mean(e['fold_mae']):.4f} +- {np.std(e['fold_mae']):.4f}"
+                "-" if e is None else f"{np.mean(e['fold_mae']):.4f} +- {np.std(e['fold_mae']):.4f}"
                 for e in entries.values()
             ]
             ours, rivals = entries["magpie+potnet"], [entries["magpie"], entries["magpie+coulomb"]]

@@ -124,7 +124,10 @@ def main() -> None:
         "--accuracy-only", action="store_true", help="only the tol 1e-6 vs 1e-10 comparison"
     )
     parser.add_argument(
-        "--paired-only", type=int, default=0, metavar="ROUNDS",
+        "--paired-only",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
         help="only the paired per-chunk ratios, over this many chunks of 100 structures",
     )
     args = parser.parse_args()
@@ -141,8 +144,12 @@ def main() -> None:
         return
     if args.paired_only:
         warm = frame.iloc[:20]
-        timed(lambda df: CompletePotentialFeaturizer(oxidation_states="guess")
-              .featurize_dataframe(df, "structure", pbar=False), warm)
+        timed(
+            lambda df: CompletePotentialFeaturizer(oxidation_states="guess").featurize_dataframe(
+                df, "structure", pbar=False
+            ),
+            warm,
+        )
         ratios = paired_ratios(frame, args.paired_only, chunk=100)
         summary = {name: float(np.median(v)) for name, v in ratios.items()}
         args.out.write_text(json.dumps({"paired_ratios": ratios, "median": summary}, indent=1))
@@ -186,7 +193,8 @@ def main() -> None:
         "SineCoulombMatrix, default n_jobs": (sine(None), frame),
         "CompletePotentialFeaturizer (tol 1e-6)": (ours(), frame),
         "CompletePotentialFeaturizer (tol 1e-6, guessed oxidation states)": (
-            ours(oxidation_states="guess"), frame
+            ours(oxidation_states="guess"),
+            frame,
         ),
         "CompletePotentialFeaturizer (tol 1e-10)": (ours(tol=1e-10), frame),
         "EwaldEnergy + oxidation-state guessing, n_jobs=1": (ewald(1), ewald_frame),

@@ -61,7 +61,10 @@ def main() -> None:
         RandomForestRegressor(n_estimators=100, max_features=1 / 3, random_state=0),
     )
     scores = -cross_val_score(
-        model, X[keep], y[keep], cv=KFold(5, shuffle=True, random_state=0),
+        model,
+        X[keep],
+        y[keep],
+        cv=KFold(5, shuffle=True, random_state=0),
         scoring="neg_mean_absolute_error",
     )
     print(f"5-fold MAE of {args.target}: {scores.mean():.4f} +- {scores.std():.4f}")

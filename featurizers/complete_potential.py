@@ -169,9 +169,7 @@ def structure_symbols(structure: Any) -> list[str]:
 
 def pooled(values: np.ndarray) -> np.ndarray:
     """mean, std (population), min, max over the last axis: (..., M) -> (..., 4)."""
-    return np.stack(
-        [values.mean(-1), values.std(-1), values.min(-1), values.max(-1)], axis=-1
-    )
+    return np.stack([values.mean(-1), values.std(-1), values.min(-1), values.max(-1)], axis=-1)
 
 
 STATISTICS = ("mean", "std", "min", "max")
@@ -295,7 +293,10 @@ class CompletePotentialBase(BaseFeaturizer):
                     try:
                         sums.extend(
                             sums_of_crystals(
-                                [crystal], names, parameters=parameters, tol=self.tol,
+                                [crystal],
+                                names,
+                                parameters=parameters,
+                                tol=self.tol,
                                 device=device,
                             )
                         )
@@ -485,9 +486,7 @@ class CompletePotentialFeaturizer(CompletePotentialBase):
                     elements = sorted(set(structure_symbols(structure)))
                 except Exception:  # unusable rows are skipped here and fail in featurize
                     continue
-                present.update(
-                    (a, b) for i, a in enumerate(elements) for b in elements[i:]
-                )
+                present.update((a, b) for i, a in enumerate(elements) for b in elements[i:])
             ranked = sorted(present.items(), key=lambda item: (-item[1], item[0]))
             self.element_pairs_ = [pair for pair, _ in ranked[: int(self.max_element_pairs)]]
         return self

@@ -8,11 +8,13 @@ Public API (DESIGN.md section 4)::
 
     list_pretrained() -> list[dict]
     load_model(name_or_path, device=None)  # .predict(structures, batch_size=64), .embed(...)
+    PotNetCalculator(model="default", device="auto")  # ASE calculator
 
 The differentiable torch-level engine is :func:`potnet_ase.sums.lattice_pair_sums`.
 """
 
 from potnet_ase.api import complete_potentials, complete_potentials_batch
+from potnet_ase.calculator import PotNetCalculator
 from potnet_ase.errors import (
     CheckpointError,
     PotNetInputError,
@@ -26,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "PotNetCalculator",
     "PotNetInputError",
     "ResourceLimitError",
     "StructureError",

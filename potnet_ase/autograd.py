@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 import torch
 
-VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+def voigt(stress: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 6) in ASE's order xx, yy, zz, yz, xz, xy (symmetrised)."""
+    s = 0.5 * (stress + stress.transpose(-1, -2))
+    return torch.stack(
+        [s[..., 0, 0], s[..., 1, 1], s[..., 2, 2], s[..., 1, 2], s[..., 0, 2], s[..., 0, 1]],
+        dim=-1,
+    )
 
 
 def energy_forces_stress(
@@ -45,5 +52,4 @@ def energy_forces_stress(
     if not stress:
         return energy, forces, None
     volume = torch.linalg.det(cell.detach()).abs()
-    sigma = 0.5 * (grads[1] + grads[1].T) / volume
-    return energy, forces, torch.stack([sigma[i, j] for i, j in VOIGT])
+    return energy, forces, voigt(grads[1] / volume)

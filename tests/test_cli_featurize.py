@@ -40,8 +40,11 @@ def csv_input(tmp_path):
     cifs = good[:2] + [overlapping] + good[2:] + ["not a structure"]
     path = tmp_path / "table.csv"
     pd.DataFrame(
-        {"material_id": [f"m-{k}" for k in range(len(cifs))], "cif": cifs,
-         "band_gap": np.arange(len(cifs), dtype=float)}
+        {
+            "material_id": [f"m-{k}" for k in range(len(cifs))],
+            "cif": cifs,
+            "band_gap": np.arange(len(cifs), dtype=float),
+        }
     ).to_csv(path, index=False)
     return path
 
@@ -49,8 +52,22 @@ def csv_input(tmp_path):
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_featurize_csv_with_failed_rows(csv_input, tmp_path, suffix):
     out = tmp_path / f"features{suffix}"
-    assert command.run(parse([str(csv_input), str(out), "--keep", "band_gap", "--no-progress",
-                              "--chunk-size", "3"])) == 0
+    assert (
+        command.run(
+            parse(
+                [
+                    str(csv_input),
+                    str(out),
+                    "--keep",
+                    "band_gap",
+                    "--no-progress",
+                    "--chunk-size",
+                    "3",
+                ]
+            )
+        )
+        == 0
+    )
     table = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     labels = CompletePotentialFeaturizer().feature_labels()
     assert list(table.columns) == ["id", "band_gap", *labels]
@@ -58,7 +75,9 @@ def test_featurize_csv_with_failed_rows(csv_input, tmp_path, suffix):
     good = [0, 1, 3, 4, 5]
     expected = CompletePotentialFeaturizer().featurize_many(structures(), pbar=False)
     np.testing.assert_allclose(
-        table.loc[good, labels].to_numpy(float), np.array(expected, float), rtol=1e-9,
+        table.loc[good, labels].to_numpy(float),
+        np.array(expected, float),
+        rtol=1e-9,
         equal_nan=True,
     )
     assert table.loc[[2, 6], labels].isna().all().all()
@@ -103,8 +122,19 @@ def test_extxyz_with_element_pairs(tmp_path):
     path = tmp_path / "frames.extxyz"
     write(path, frames)
     out = tmp_path / "features.csv"
-    command.run(parse([str(path), str(out), "--element-pairs", "2", "--oxidation-states",
-                       "guess", "--no-progress"]))
+    command.run(
+        parse(
+            [
+                str(path),
+                str(out),
+                "--element-pairs",
+                "2",
+                "--oxidation-states",
+                "guess",
+                "--no-progress",
+            ]
+        )
+    )
     table = pd.read_csv(out)
     assert len(table) == 3
     assert any("element-pair sum Cl-Na" in c for c in table.columns)

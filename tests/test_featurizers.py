@@ -347,8 +347,14 @@ def test_oxidation_state_modes():
 
 
 def test_batch_matches_one_by_one():
-    structures = [perovskite(), rock_salt(), AseAtomsAdaptor.get_atoms(chain()), bulk("Cu"),
-                  cesium_chloride(), bulk("Si") * (2, 1, 1)]
+    structures = [
+        perovskite(),
+        rock_salt(),
+        AseAtomsAdaptor.get_atoms(chain()),
+        bulk("Cu"),
+        cesium_chloride(),
+        bulk("Si") * (2, 1, 1),
+    ]
     featurizer = CompletePotentialFeaturizer(tol=1e-10, batch_size=4)
     batched = np.array(featurizer.featurize_many(structures, pbar=False), dtype=float)
     single = np.array([featurizer.featurize(s) for s in structures], dtype=float)
@@ -367,8 +373,16 @@ def bad_rows_frame() -> pd.DataFrame:
     positions[0, 0] = np.nan
     with_nan.set_positions(positions)
     disordered = Structure(Lattice.cubic(3), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
-    rows = [rock_salt(), molecule("H2O"), bulk("Cu"), overlapping, with_nan, disordered, None,
-            perovskite()]
+    rows = [
+        rock_salt(),
+        molecule("H2O"),
+        bulk("Cu"),
+        overlapping,
+        with_nan,
+        disordered,
+        None,
+        perovskite(),
+    ]
     return pd.DataFrame({"structure": rows, "target": np.arange(len(rows), dtype=float)})
 
 
@@ -448,8 +462,10 @@ def test_clone_set_params_and_pipeline():
     pipeline.fit(structures, y)
     assert pipeline.predict(structures).shape == (len(structures),)
     assert clone(pipeline).get_params()["completepotentialfeaturizer__tol"] == 1e-6
-    table = CompletePotentialFeaturizer().set_output(transform="pandas").transform(
-        pd.Series(structures)
+    table = (
+        CompletePotentialFeaturizer()
+        .set_output(transform="pandas")
+        .transform(pd.Series(structures))
     )
     assert list(table.columns) == STRUCTURE_LABELS and len(table) == len(structures)
 

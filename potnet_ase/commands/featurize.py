@@ -52,15 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pauli-alpha", type=float, default=3.0, help="1/Angstrom")
     parser.add_argument("--tol", type=float, default=None, help="per entry (default 1e-6)")
     parser.add_argument(
-        "--oxidation-states", default="present", choices=("present", "guess", "none"),
+        "--oxidation-states",
+        default="present",
+        choices=("present", "guess", "none"),
         help="Madelung features from carried oxidation states, guessed ones, or none",
     )
     parser.add_argument(
-        "--pair-statistics", action="store_true",
+        "--pair-statistics",
+        action="store_true",
         help="add the cell-dependent pair-sum statistics (not size-consistent)",
     )
     parser.add_argument(
-        "--element-pairs", type=int, default=0, metavar="K",
+        "--element-pairs",
+        type=int,
+        default=0,
+        metavar="K",
         help="add element-pair sums for the K most frequent pairs of INPUT (default 0: none)",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
@@ -127,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.chunk_size < 1:
         raise SystemExit("potnet-ase featurize: --chunk-size must be at least 1")
-    table = read_table(
-        args.input, structure_column=args.structure_column, id_column=args.id_column
-    )
+    table = read_table(args.input, structure_column=args.structure_column, id_column=args.id_column)
     missing = [c for c in args.keep if c not in table.columns]
     if missing:
         raise SystemExit(f"potnet-ase featurize: no columns {missing} in {args.input}")
@@ -149,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
     manifest.write_text(json.dumps(settings, indent=1))
 
     starts = range(0, len(table), args.chunk_size)
-    progress = tqdm(
-        total=len(table), unit="structure", desc="featurize", disable=args.no_progress
-    )
+    progress = tqdm(total=len(table), unit="structure", desc="featurize", disable=args.no_progress)
     with progress as bar:
         for number, start in enumerate(starts):
             part = parts / f"part-{number:06d}.parquet"

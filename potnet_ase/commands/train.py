@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    raw = json.loads(Path(args.config).read_text())
+    if raw.get("task") == "forcefield":
+        return run_forcefield(raw, args)
     overrides: dict = {"model": {}, "training": {}}
     if args.variant:
         overrides["model"]["variant"] = args.variant
@@ -58,6 +61,21 @@ def run(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"output": str(output), "metrics": result["metrics"],
                       "timing": result["timing"]}, indent=2))  # fmt: skip
+    return 0
+
+
+def run_forcefield(config: dict, args: argparse.Namespace) -> int:
+    """Force-field configs (``"task": "forcefield"``): schema in potnet_ase.forcefield.training."""
+    from potnet_ase.forcefield.training import train_forcefield
+
+    if args.output:
+        config["output"] = str(args.output)
+    if args.epochs:
+        config["epochs"] = args.epochs
+    if args.threads:
+        config["threads"] = args.threads
+    result = train_forcefield(config)
+    print(json.dumps(result["metrics"], indent=2))
     return 0
 
 

@@ -13,7 +13,8 @@ Energy of a crystal (eV)::
 * With ``vector_features`` each atom carries scalars s (F) and Cartesian vectors v (3, F)
   updated as in PaiNN / LEIGNN (scalar-vector products only, no Clebsch-Gordan tensor products):
   messages ``ds = phi_s(s_j) W_s(r)``, ``dv = v_j phi_vv(s_j) W_vv(r) + u_ij phi_vs(s_j) W_vs(r)``
-  and an update mixing s with the norms and dot products of two linear maps of v. Without it the
+  and an update mixing s with the squared norms and dot products of two linear maps of v
+  (squared, so the energy stays smooth where v vanishes by symmetry). Without it the
   network is scalar-only (a continuous-filter convolution).
 * ``e_ref`` are per-element reference energies fitted to the training set by least squares
   before the network is trained; ``s`` is a fixed energy scale (RMS force of the training set).
@@ -57,7 +58,9 @@ class Interaction(nn.Module):
         self.features = features
         self.vectors = vectors
         width = 3 * features if vectors else features
-        self.phi = nn.Sequential(nn.Linear(features, features), nn.SiLU(), nn.Linear(features, width))
+        self.phi = nn.Sequential(
+            nn.Linear(features, features), nn.SiLU(), nn.Linear(features, width)
+        )
         self.filter = nn.Linear(basis_size, width, bias=False)  # no bias: zero at the cutoff
         if vectors:
             self.mix_u = nn.Linear(features, features, bias=False)
@@ -90,8 +93,11 @@ class Interaction(nn.Module):
         scalars = scalars + _scatter_sum(ds, first, n)
         vectors = vectors + _scatter_sum(dv, first, n)
         u, v = self.mix_u(vectors), self.mix_v(vectors)
-        norm = torch.sqrt((v * v).sum(dim=1) + 1e-8)
-        a_vv, a_sv, a_ss = self.update(torch.cat([scalars, norm], dim=-1)).split(f, dim=-1)
+        # The squared norm, not the norm: |v| is a cone at v = 0, and v vanishes by symmetry at
+        # the sites of high-symmetry crystals (diamond, fcc, bcc), where a norm would put a
+        # cusp into the energy (non-zero force at an infinitesimal displacement).
+        squared_norm = (v * v).sum(dim=1)
+        a_vv, a_sv, a_ss = self.update(torch.cat([scalars, squared_norm], dim=-1)).split(f, dim=-1)
         vectors = vectors + a_vv.unsqueeze(1) * u
         scalars = scalars + a_sv * (u * v).sum(dim=1) + a_ss
         return scalars, vectors
@@ -324,15 +330,5 @@ def energy_forces_stress(
     return out
 
 
-def voigt(stress: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> (..., 6) in ASE's order xx, yy, zz, yz, xz, xy (symmetrised)."""
-    s = 0.5 * (stress + stress.transpose(-1, -2))
-    return torch.stack(
-        [s[..., 0, 0], s[..., 1, 1], s[..., 2, 2], s[..., 1, 2], s[..., 0, 2], s[..., 0, 1]],
-        dim=-1,
-    )
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
