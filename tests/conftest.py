@@ -16,3 +16,13 @@ def rng() -> np.random.Generator:
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: the tests use tiny tensors, where thread synchronisation on a shared
+    2-core CI machine costs far more than it saves (restored after each test)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

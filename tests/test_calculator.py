@@ -19,7 +19,7 @@ import potnet_ase.calculator as calculator_module
 from potnet_ase import complete_potentials
 from potnet_ase.calculator import PotNetCalculator, prediction_key
 from potnet_ase.errors import PotNetInputError, StructureError, UnsupportedElementError
-from tests.test_forcefield import one_thread, sige, tiny_model  # noqa: F401  (fixture re-used)
+from tests.test_forcefield import sige, tiny_model  # noqa: F401  (fixtures re-used)
 
 # torch-geometric 2.8 calls the deprecated torch.jit.script when imported (torch 2.13); the
 # property models import it on first use.

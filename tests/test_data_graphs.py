@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 from ase.build import bulk
 
@@ -13,15 +12,6 @@ from potnet_ase.api import complete_potentials
 from potnet_ase.data.graphs import GraphSettings, build_graphs, local_edges, structure_hash
 from potnet_ase.data.splits import dedupe, split_indices
 from potnet_ase.structures import to_crystal
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_local_edges_nacl():

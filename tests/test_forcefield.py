@@ -15,15 +15,6 @@ from potnet_ase.forcefield import PotNetForceField, build_graph, energy_forces_s
 from potnet_ase.structures import to_crystal
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs: one thread avoids spin-waiting on shared CI cores (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(long_range: bool, vector_features: bool = True, seed: int = 0) -> PotNetForceField:
     torch.manual_seed(seed)
     model = PotNetForceField(

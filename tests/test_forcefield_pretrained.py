@@ -23,7 +23,6 @@ from ase.optimize import BFGS
 from potnet_ase.calculator import PotNetCalculator
 from potnet_ase.forcefield import list_forcefields, load_forcefield
 from potnet_ase.forcefield.io import REFERENCE_FILE, find_forcefield, predict_reference
-from tests.test_forcefield import one_thread  # noqa: F401  (fixture re-used)
 
 SHIPPED = list_forcefields()
 needs_si = pytest.mark.skipif("ff-si" not in SHIPPED, reason="ff-si is not shipped")

@@ -17,7 +17,6 @@ from potnet_ase.forcefield import load_forcefield
 from potnet_ase.forcefield.io import CARD_FILE, REFERENCE_FILE
 from potnet_ase.forcefield.training import fit_reference_energies, load_frames, resolve_config
 from potnet_ase.forcefield.training import main as training_main
-from tests.test_forcefield import one_thread  # noqa: F401  (fixture re-used)
 
 
 @pytest.fixture

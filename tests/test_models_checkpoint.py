@@ -26,15 +26,6 @@ PRETRAINED = sorted(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def saved(tmp_path):
     model = make_model("latent_ewald", n_targets=2)

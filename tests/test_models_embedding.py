@@ -5,21 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from ase import Atoms
 
 from featurizers.embedding import PotNetEmbeddingFeaturizer
 from potnet_ase.models.checkpoint import save_checkpoint
 from tests.test_models_potnet import STRUCTURES, make_model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -15,15 +15,6 @@ from potnet_ase.models.registry import build_module
 from potnet_ase.training.config import DEFAULT_GRAPHS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_model(variant: str, n_targets: int = 1, seed: int = 0) -> PropertyModel:
     graph = {**DEFAULT_GRAPHS[variant], "tol": 1e-6}
     model_config = {"variant": variant, "hidden": 16, "n_targets": n_targets, "graph": graph}

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from ase.build import bulk
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -19,15 +18,6 @@ from potnet_ase.structures import to_crystal
 from potnet_ase.training.config import complete_config
 from potnet_ase.training.dataset import Dataset
 from potnet_ase.training.trainer import train
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a loaded shared CPU, thread synchronisation dominates tiny graphs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def read_log(run) -> list[dict]:
