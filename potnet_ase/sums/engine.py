@@ -7,12 +7,14 @@ the same crystal, a == b included, crystal by crystal and row-major within a cry
 N x N matrix and PotNet's "infinite edge" list.
 
 Per crystal:
-1. the basis is LLL-reduced (host, numpy) so wrapped fractional differences give near-minimum
-   image pair vectors r and integer boxes stay tight for any input basis;
+1. the basis is reduced (host, numpy, batched pairwise reduction) so wrapped fractional
+   differences give near-minimum-image pair vectors r and integer boxes stay tight for any
+   input basis;
 2. eta and both cutoffs come from error bounds (``parameters.py``);
-3. real space: every pair against every lattice translation L with |L| <= R + max|r|; images
-   with |r + L| > R are dropped before any special function is evaluated, in chunks of at most
-   ``max_terms`` candidates so memory stays bounded;
+3. real space: every pair a <= b against every lattice translation L with |L| <= R + max|r|,
+   screened by one batched matrix product; images with |r + L| > R are dropped before any
+   special function is evaluated, in chunks of at most ``max_terms`` candidates so memory
+   stays bounded, and the (b, a) entries are mirrored;
 4. reciprocal space: with C[a,k] = cos(G_k . x_a) and S[a,k] = sin(G_k . x_a),
    ``sum_k f_k cos(G_k . (x_a - x_b)) = (C diag(f) C^T + S diag(f) S^T)[a, b]``, a batched
    matrix product over half of the G vectors (cos is even), padded per chunk of similar-size
