@@ -22,13 +22,13 @@ import argparse
 import json
 import os
 import platform
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from timing import median_seconds
 
 from potnet_ase.data.graphs import GraphSettings, build_graphs
 from potnet_ase.data.pyg import DataLoader
@@ -39,16 +39,6 @@ from potnet_ase.structures import to_crystal
 from potnet_ase.training.config import DEFAULT_GRAPHS, load_config
 from potnet_ase.training.dataset import build_dataset
 from potnet_ase.training.trainer import attach_targets
-
-
-def timed(function, repeats: int) -> float:
-    """Median wall time of `function()` over `repeats` calls, seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def model_config(variant: str, hidden: int) -> dict[str, Any]:
@@ -65,7 +55,9 @@ def inference(structures: list, repeats: int) -> dict[str, Any]:
         settings = GraphSettings.from_dict(config["graph"])
         torch.manual_seed(0)
         module = build_module(config).eval()
-        graph_seconds = timed(lambda s=settings: build_graphs(crystals, s), repeats)
+        graph_seconds = median_seconds(
+            lambda s=settings: build_graphs(crystals, s), repeats, warm_up=False
+        )
         graphs = build_graphs(crystals, settings)
 
         def network(m=module, g=graphs):
@@ -73,7 +65,7 @@ def inference(structures: list, repeats: int) -> dict[str, Any]:
                 for batch in DataLoader(g, batch_size=64):
                     m.predict_batch(batch)
 
-        network_seconds = timed(network, repeats)
+        network_seconds = median_seconds(network, repeats, warm_up=False)
         total = graph_seconds + network_seconds
         results[variant] = {
             "structures_per_second": len(structures) / total,
@@ -107,7 +99,7 @@ def training_epoch(structures: list, targets: np.ndarray, repeats: int) -> dict[
                     loss.backward()
                     o.step()
 
-            seconds = timed(epoch, repeats)
+            seconds = median_seconds(epoch, repeats, warm_up=False)
             results[f"{variant}/hidden {hidden}"] = seconds * 1000 / len(graphs)
     return results
 

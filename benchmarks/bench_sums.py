@@ -24,19 +24,11 @@ from ase import Atoms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import median_seconds  # noqa: E402
+
 import potnet_ase  # noqa: E402
 from potnet_ase.examples import example_crystals, perovskite  # noqa: E402
 from tests.reference_sums import direct_sum, inverse_power_sum  # noqa: E402
-
-
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def torch_pme_matrices(atoms: Atoms, x: float) -> tuple[callable, dict]:

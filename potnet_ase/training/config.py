@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from potnet_ase.models.potnet import DEFAULTS as MODEL_DEFAULTS
+
 DEFAULT_GRAPHS: dict[str, dict[str, Any]] = {
     "published": {"potentials": ["coulomb", "london", "pauli"], "convention": "potnet",
                   "pauli_alpha": 3.0},
@@ -43,16 +45,8 @@ DEFAULTS: dict[str, Any] = {
         "limit": None,
         "split": {"fractions": [0.8, 0.1, 0.1], "seed": 42},
     },
-    "model": {
-        "architecture": "potnet",
-        "variant": "latent_ewald",
-        "hidden": 256,
-        "layers": 3,
-        "local_bins": 256,
-        "infinite_bins": 64,
-        "latent_channels": 16,
-        "graph": {"cutoff": 4.0, "max_neighbors": 16, "tol": 1e-6},
-    },
+    # n_targets is overwritten from the data section by complete_config.
+    "model": {**MODEL_DEFAULTS, "graph": {"cutoff": 4.0, "max_neighbors": 16, "tol": 1e-6}},
     "training": {
         "epochs": 500,
         "batch_size": 64,
