@@ -1,7 +1,7 @@
 """Benchmarks of the PotNet force fields (issue 5). Every number in docs/benchmarks.md's
 force-field section comes from one of these sub-commands; each prints JSON and a markdown table.
 
-    python benchmarks/bench_forcefield.py speed  [--threads 1] [--repeats 5]
+    python benchmarks/bench_forcefield.py speed  [--threads 1] [--repeats 5] [--no-memory]
     python benchmarks/bench_forcefield.py md     [--steps 2000] [--png md.png]
     python benchmarks/bench_forcefield.py silicon [--write-card]
     python benchmarks/bench_forcefield.py accuracy [--data ../shared/data/forces/mlearn]
@@ -10,7 +10,9 @@ force-field section comes from one of these sub-commands; each prints JSON and a
   cells on CPU, median of repeats, for the shipped ff-si (short-range) and for the same
   architecture with the long-range latent-charge term (weights from the ablation run when
   present, else random: timing does not depend on the weights); the share of time spent in
-  the neighbour list, the lattice sums and the network.
+  the force field's neighbour list, the lattice sums (the Ewald energy with its own real-space
+  neighbour list, and its derivatives) and the network; and the peak memory of one
+  evaluation, measured in a fresh process per row (``memory`` sub-command).
 * md: NVE (velocity Verlet, 1 fs) of 64-atom Si, initial velocities at 2000 K (equilibrating
   near 1000 K), 2 ps by default; total-energy drift (linear fit, eV/atom/ps) and fluctuation.
 * silicon: the DFT lattice constant (ground-state frame) and bulk modulus (cubic elastic
@@ -28,6 +30,8 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -92,17 +96,58 @@ def long_range_model(reference: PotNetForceField) -> PotNetForceField:
     return PotNetForceField(**options).double().eval()
 
 
+VARIANTS = {"short": "ff-si (short-range)", "long": "long-range variant"}
+
+
+def variant_model(variant: str) -> PotNetForceField:
+    short = load_forcefield("ff-si")
+    return short if variant == "short" else long_range_model(short)
+
+
+def resident_kib(field: str) -> int:
+    """A memory field of /proc/self/status (VmRSS: now, VmHWM: high-water mark), KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def peak_memory(args: argparse.Namespace) -> dict:
+    """Peak resident memory of one energy+forces+stress evaluation, in a fresh process: the
+    high-water mark of the evaluation (reset through /proc/self/clear_refs just before it)
+    minus the resident memory before it (model, cell and graph loaded). Linux only; a child's
+    ru_maxrss would inherit the parent's high-water mark."""
+    torch.set_num_threads(args.threads)
+    model = variant_model(args.variant)
+    crystal = to_crystal(silicon(args.repeat))
+    positions = torch.as_tensor(crystal.positions)
+    cells = torch.as_tensor(crystal.cell[None])
+    graph = build_graph([crystal], model.cutoff)
+    before = resident_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    energy_forces_stress(model, positions, cells, graph)
+    peak = resident_kib("VmHWM")
+    return {
+        "benchmark": "memory", "model": VARIANTS[args.variant], "atoms": crystal.n_atoms,
+        "resident_before_MiB": before / 1024, "peak_MiB": peak / 1024,
+        "evaluation_MiB": (peak - before) / 1024,
+    }  # fmt: skip
+
+
+def measure_peak_memory(variant: str, repeat: int, threads: int) -> dict:
+    command = [sys.executable, __file__, "--threads", str(threads), "memory",
+               "--variant", variant, "--repeat", str(repeat)]  # fmt: skip
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output[: output.rindex("}") + 1])
+
+
 def speed(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    short = load_forcefield("ff-si")
-    models = {"ff-si (short-range)": short, "long-range variant": long_range_model(short)}
     rows = []
-    for label, model in models.items():
+    for variant, label in VARIANTS.items():
+        model = variant_model(variant)
         for repeat in (2, 4, 8):
             atoms = silicon(repeat)
-            if label != "ff-si (short-range)" and len(atoms) > args.max_long_range_atoms:
-                rows.append({"model": label, "atoms": len(atoms), "skipped": "pair sums too large"})
-                continue
             crystal = to_crystal(atoms)
             positions = torch.as_tensor(crystal.positions)
             cells = torch.as_tensor(crystal.cell[None])
@@ -116,15 +161,17 @@ def speed(args: argparse.Namespace) -> dict:
             total, _ = timed(full, args.repeats)
             sums_time = 0.0
             if model.long_range:
-                charges = torch.zeros(len(atoms), dtype=torch.float64)
-
-                def sums_only(m=model, p=positions, c=cells, g=graph, q=charges):
-                    p = p.detach().requires_grad_(True)
-                    energy = m.coulomb_energy(p, c, g, q + 0 * p.sum())
-                    return torch.autograd.grad(energy.sum(), p)
+                # The long-range term alone, with the derivatives an evaluation takes: to
+                # positions, cell (stress) and charges (which flow into the network).
+                def sums_only(m=model, p=positions, c=cells, g=graph):
+                    p, c = p.detach().requires_grad_(True), c.detach().requires_grad_(True)
+                    q = torch.zeros(len(p), dtype=p.dtype, requires_grad=True)
+                    energy = m.coulomb_energy(p, c, g, q)
+                    return torch.autograd.grad(energy.sum(), (p, c, q))
 
                 sums_time, _ = timed(sums_only, args.repeats)
             step = total + graph_time
+            memory = measure_peak_memory(variant, repeat, args.threads) if args.memory else {}
             rows.append({
                 "model": label, "atoms": len(atoms),
                 "evaluations_per_s": 1.0 / step,
@@ -132,19 +179,20 @@ def speed(args: argparse.Namespace) -> dict:
                 "share_neighbour_list": graph_time / step,
                 "share_lattice_sums": sums_time / step,
                 "share_network": max(total - sums_time, 0.0) / step,
+                "evaluation_peak_MiB": memory.get("evaluation_MiB"),
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     result = {"benchmark": "speed", "machine": machine(), "rows": rows}
-    lines = ["| model | atoms | E+F+S evaluations/s | neighbour list | lattice sums | network |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| model | atoms | E+F+S evaluations/s | neighbour list | lattice sums | network "
+             "| peak memory of one evaluation |",
+             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        if "skipped" in r:
-            lines.append(f"| {r['model']} | {r['atoms']} | skipped: {r['skipped']} | | | |")
-            continue
+        memory = r["evaluation_peak_MiB"]
         lines.append(
             f"| {r['model']} | {r['atoms']} | {r['evaluations_per_s']:.3g} | "
             f"{100 * r['share_neighbour_list']:.0f} % | {100 * r['share_lattice_sums']:.0f} % | "
-            f"{100 * r['share_network']:.0f} % |"
+            f"{100 * r['share_network']:.0f} % | "
+            f"{'' if memory is None else f'{memory:.0f} MiB'} |"
         )
     result["markdown"] = "\n".join(lines)
     return result
@@ -338,8 +386,17 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("speed")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--max-long-range-atoms", type=int, default=512)
+    p.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the peak-memory measurement (one fresh process per row)",
+    )
     p.set_defaults(func=speed)
+    p = sub.add_parser("memory", help="peak memory of one evaluation (used by speed)")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="long")
+    p.add_argument("--repeat", type=int, default=8, help="diamond-Si cubic cell repeated n^3")
+    p.set_defaults(func=peak_memory)
     p = sub.add_parser("md")
     p.add_argument("--model", default="ff-si")
     p.add_argument("--steps", type=int, default=2000)

@@ -41,14 +41,22 @@ def emt_frames(tmp_path):
     return path
 
 
-def test_training_writes_a_loadable_force_field(emt_frames, tmp_path):
+@pytest.mark.parametrize("long_range", [False, True])
+def test_training_writes_a_loadable_force_field(emt_frames, tmp_path, long_range):
+    """With long_range the force loss differentiates the Ewald energy twice (create_graph)."""
     config = {
         "task": "forcefield",
         "name": "ff-test",
         "train_files": [str(emt_frames)],
         "output": str(tmp_path / "ff-test"),
         "validation_fraction": 0.25,
-        "model": {"cutoff": 4.0, "features": 8, "basis_size": 4, "layers": 1},
+        "model": {
+            "cutoff": 4.0,
+            "features": 8,
+            "basis_size": 4,
+            "layers": 1,
+            "long_range": long_range,
+        },
         "epochs": 2,
         "batch_size": 2,
     }
@@ -59,6 +67,7 @@ def test_training_writes_a_loadable_force_field(emt_frames, tmp_path):
         assert (folder / name).exists()
     saved = json.loads((folder / "config.json").read_text())
     assert saved["kind"] == "forcefield" and saved["model"]["architecture"] == "potnet-ff"
+    assert saved["model"]["long_range"] is long_range
     assert set(saved["model"]["elements"]) == {"Cu", "Ni"}
     assert saved["training"]["n_validation_frames"] == 2  # 1 of each group
     assert np.isfinite(saved["metrics"]["validation"]["forces_mae_eV_per_A"])

@@ -1,10 +1,11 @@
 """Periodic radius graphs for the force field, in the flat batch layout of the lattice sums.
 
 The integer parts (which atom pairs and which image shifts lie within the cutoff) are found on
-the host with ASE's neighbour list and carry no gradient; the edge vectors are recomputed in
-torch from positions and cells, so autograd gives forces and stress. Every neighbour within the
-cutoff is kept (no neighbour-count truncation): together with the smooth envelope this makes the
-energy a continuous function of the coordinates.
+the host with a compiled cell list (pymatgen's, through
+:func:`potnet_ase.sums.ewald_energy.periodic_neighbours`) and carry no gradient; the edge
+vectors are recomputed in torch from positions and cells, so autograd gives forces and stress.
+Every neighbour within the cutoff is kept (no neighbour-count truncation): together with the
+smooth envelope this makes the energy a continuous function of the coordinates.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from ase.neighborlist import primitive_neighbor_list
 
 from potnet_ase.structures import Crystal
+from potnet_ase.sums.ewald_energy import periodic_neighbours
 
 
 @dataclass
@@ -61,12 +62,11 @@ class CrystalGraph:
 def crystal_edges(
     positions: np.ndarray, cell: np.ndarray, cutoff: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All ordered pairs (i, j, shift) with |x_j - x_i + shift @ cell| < cutoff, i != j or
-    shift != 0 (periodic images of an atom itself are neighbours too)."""
-    first, second, shift = primitive_neighbor_list(
-        "ijS", (True, True, True), cell, positions, cutoff, self_interaction=False
-    )
-    return first, second, shift
+    """All ordered pairs (i, j, shift) with |x_j - x_i + shift @ cell| <= cutoff, i != j or
+    shift != 0 (periodic images of an atom itself are neighbours too): the neighbour list of
+    the Ewald real space, a compiled cell list
+    (:func:`potnet_ase.sums.ewald_energy.periodic_neighbours`)."""
+    return periodic_neighbours(positions, cell, cutoff)
 
 
 def build_graph(crystals: Sequence[Crystal], cutoff: float) -> CrystalGraph:

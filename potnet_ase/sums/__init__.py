@@ -4,6 +4,7 @@ The entry point is :func:`lattice_pair_sums` (tensors in, tensors out, autograd 
 """
 
 from potnet_ase.sums.engine import PairSums, lattice_pair_sums
+from potnet_ase.sums.ewald_energy import coulomb_energy
 from potnet_ase.sums.potentials import (
     CONVENTIONS,
     DEFAULT_POTENTIALS,
@@ -19,5 +20,6 @@ __all__ = [
     "UNITS",
     "PairSums",
     "PotentialParameters",
+    "coulomb_energy",
     "lattice_pair_sums",
 ]
