@@ -43,10 +43,17 @@ def load_structures(data: Path, n: int) -> pd.DataFrame:
 def timed(featurize, frame: pd.DataFrame) -> float:
     """Seconds to featurize fresh copies of the structures (matminer's oxidation-state
     conversion decorates structures in place, which would spare later runs the guessing)."""
+    return timed_both(featurize, frame)[0]
+
+
+def timed_both(featurize, frame: pd.DataFrame) -> tuple[float, float]:
+    """Wall and CPU (process) seconds of :func:`timed`. Every featurizer here runs in one
+    thread of this process, so CPU time is what one core spends, without the waiting that
+    other jobs on a shared machine add to the wall time."""
     fresh = pd.DataFrame({"structure": [s.copy() for s in frame["structure"]]})
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     featurize(fresh)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def tolerance_deviation(frame: pd.DataFrame) -> dict[str, float]:
@@ -75,9 +82,11 @@ def tolerance_deviation(frame: pd.DataFrame) -> dict[str, float]:
 
 def paired_ratios(frame: pd.DataFrame, rounds: int, chunk: int) -> dict[str, list[float]]:
     """Per-chunk time ratios, ours / SineCoulombMatrix and ours / EwaldEnergy (+ guessing),
-    each pair timed back to back on the same chunk of structures, all with n_jobs=1. On a
-    shared machine whose load swings within seconds, the median of such paired ratios is far
-    steadier than a ratio of separately timed totals."""
+    each pair timed back to back on the same chunk of structures, all with n_jobs=1, in wall
+    time and in CPU time of this process (entries ending in "(cpu)"); plus the milliseconds
+    per structure of every chunk ("ms/structure ..."). On a shared machine whose load swings
+    within seconds, the median of such paired ratios is far steadier than a ratio of
+    separately timed totals."""
     from matminer.featurizers.conversions import StructureToOxidStructure
     from matminer.featurizers.structure import EwaldEnergy, SineCoulombMatrix
 
@@ -99,17 +108,31 @@ def paired_ratios(frame: pd.DataFrame, rounds: int, chunk: int) -> dict[str, lis
         guessed_oxidation_states.cache_clear()
         return ours_guess.featurize_dataframe(df, "structure", pbar=False)
 
-    ratios: dict[str, list[float]] = {"ours/sine": [], "ours/ewald": [], "ours guess/ewald": []}
+    names = ("ours/sine", "ours/ewald", "ours guess/ewald")
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    ratios.update({f"{name} (cpu)": [] for name in names})
+    ms_per_structure: dict[str, list[float]] = {}
     for k in range(rounds):
         part = frame.iloc[(k * chunk) % len(frame) :][:chunk]
-        t_sine = timed(lambda df: sine.featurize_dataframe(df, "structure", pbar=False), part)
-        t_ours = timed(lambda df: ours.featurize_dataframe(df, "structure", pbar=False), part)
-        t_ewald = timed(ewald, part)
-        t_guess = timed(guessing, part)
-        ratios["ours/sine"].append(t_ours / t_sine)
-        ratios["ours/ewald"].append(t_ours / t_ewald)
-        ratios["ours guess/ewald"].append(t_guess / t_ewald)
+        times = {
+            "sine": timed_both(
+                lambda df: sine.featurize_dataframe(df, "structure", pbar=False), part
+            ),
+            "ours": timed_both(
+                lambda df: ours.featurize_dataframe(df, "structure", pbar=False), part
+            ),
+            "ewald": timed_both(ewald, part),
+            "ours guess": timed_both(guessing, part),
+        }
+        for name in names:
+            top, bottom = name.split("/")
+            ratios[name].append(times[top][0] / times[bottom][0])
+            ratios[f"{name} (cpu)"].append(times[top][1] / times[bottom][1])
+        for featurizer, (wall, cpu) in times.items():
+            ms_per_structure.setdefault(f"{featurizer} wall", []).append(1e3 * wall / len(part))
+            ms_per_structure.setdefault(f"{featurizer} cpu", []).append(1e3 * cpu / len(part))
         print({name: round(v[-1], 3) for name, v in ratios.items()}, flush=True)
+    ratios.update({f"ms/structure {name}": v for name, v in ms_per_structure.items()})
     return ratios
 
 

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from potnet_ase.api import sums_of_crystals
 from potnet_ase.device import resolve_device
 from potnet_ase.errors import StructureError
-from potnet_ase.structures import Crystal, to_crystal
+from potnet_ase.structures import Crystal, site_species, to_crystal
 from potnet_ase.sums import DEFAULT_POTENTIALS, PotentialParameters
 from potnet_ase.sums.potentials import check_potentials
 
@@ -139,10 +139,10 @@ def formal_charges(structure: Any, mode: str) -> np.ndarray | None:
     """
     if mode == "none":
         return None
-    if hasattr(structure, "species"):
-        species = structure.species
+    if hasattr(structure, "sites"):
+        species = site_species(structure)
         states = [getattr(specie, "oxi_state", None) for specie in species]
-        if all(q is not None for q in states):
+        if None not in states:
             return np.asarray(states, dtype=np.float64)
         symbols = [specie.symbol for specie in species]
     else:
@@ -162,8 +162,8 @@ def formal_charges(structure: Any, mode: str) -> np.ndarray | None:
 
 def structure_symbols(structure: Any) -> list[str]:
     """Element symbols per site of a pymatgen ``Structure`` or ``ase.Atoms``."""
-    if hasattr(structure, "species"):
-        return [specie.symbol for specie in structure.species]
+    if hasattr(structure, "sites"):
+        return [specie.symbol for specie in site_species(structure)]
     return list(structure.get_chemical_symbols())
 
 
@@ -312,6 +312,20 @@ class CompletePotentialBase(BaseFeaturizer):
         """Features of one featurize row from its validated crystal and N x N matrices."""
         raise NotImplementedError
 
+    def features_of_rows(
+        self, rows: Sequence[tuple], results: Sequence[tuple[Crystal, dict[str, np.ndarray]]]
+    ) -> list[list | Exception]:
+        """Features of rows whose lattice sums succeeded, or the exception a row raised.
+        One row at a time through :meth:`features_from_sums`; featurizers that can pool a
+        whole batch at once override this."""
+        output: list[list | Exception] = []
+        for row, result in zip(rows, results, strict=True):
+            try:
+                output.append(self.features_from_sums(row, *result))
+            except Exception as error:  # one bad row never loses the others
+                output.append(error)
+        return output
+
     def feature_rows(self, rows: Sequence[tuple], pbar: bool = False) -> list[list | Exception]:
         """Features per featurize row, or the exception that row raised (never raised here).
 
@@ -320,14 +334,11 @@ class CompletePotentialBase(BaseFeaturizer):
         """
         structures, slot, first_row = unique_structures(row[0] for row in rows)
         sums = self.lattice_sums(structures, indices=first_row, pbar=pbar)
-        output: list[list | Exception] = []
-        for row, k in zip(rows, slot, strict=True):
-            try:
-                if isinstance(sums[k], Exception):
-                    raise sums[k]
-                output.append(self.features_from_sums(row, *sums[k]))
-            except Exception as error:  # one bad row never loses the others
-                output.append(error)
+        output: list[list | Exception] = [sums[k] for k in slot]  # the failures stay as they are
+        good = [i for i, k in enumerate(slot) if not isinstance(sums[k], Exception)]
+        features = self.features_of_rows([rows[i] for i in good], [sums[slot[i]] for i in good])
+        for i, value in zip(good, features, strict=True):
+            output[i] = value
         return output
 
     def featurize_many(
@@ -477,11 +488,14 @@ class CompletePotentialFeaturizer(CompletePotentialBase):
         """Choose the element pairs (only needed with ``element_pairs=True``).
 
         Args:
-            X: structures (list, Series, or a one-column DataFrame / array of rows).
+            X: structures: a list, Series, one-column DataFrame / array of rows, or any
+                other iterable of structures (read once, so a generator streaming a large
+                file keeps memory bounded).
         """
         if self.element_pairs:
             present: Counter[tuple[str, str]] = Counter()
-            for (structure,) in as_rows(X):
+            list_like = isinstance(X, (tuple, list, np.ndarray)) or hasattr(X, "to_numpy")
+            for (structure,) in as_rows(X) if list_like else ((s,) for s in X):
                 try:
                     elements = sorted(set(structure_symbols(structure)))
                 except Exception:  # unusable rows are skipped here and fail in featurize
@@ -535,31 +549,90 @@ class CompletePotentialFeaturizer(CompletePotentialBase):
             raise result
         return result
 
-    def features_from_sums(
-        self, row: tuple, crystal: Crystal, sums: dict[str, np.ndarray]
-    ) -> list[float]:
-        structure = row[0]
+    def features_of_rows(
+        self, rows: Sequence[tuple], results: Sequence[tuple[Crystal, dict[str, np.ndarray]]]
+    ) -> list[list | Exception]:
+        """Features of many structures, pooled with one set of array operations per group of
+        equal-size cells (per-structure numpy calls would cost more than the lattice sums)."""
+        output: list[list | Exception] = [ValueError("not computed")] * len(rows)
+        by_size: dict[int, list[int]] = {}
+        for i, (crystal, _) in enumerate(results):
+            by_size.setdefault(crystal.n_atoms, []).append(i)
+        for members in by_size.values():
+            charges: list[np.ndarray | None] = []
+            usable: list[int] = []
+            for i in members:
+                try:  # oxidation-state lookups are per structure and may fail on their own
+                    charges.append(self._charges(rows[i][0]))
+                    usable.append(i)
+                except Exception as error:  # one bad row never loses the others
+                    output[i] = error
+            if not usable:
+                continue
+            try:
+                features = self.features_of_group(
+                    [results[i][0] for i in usable], [results[i][1] for i in usable], charges
+                ).tolist()
+            except Exception:  # find the row that fails; one bad row never loses the others
+                features = []
+                for i, q in zip(usable, charges, strict=True):
+                    try:
+                        alone = self.features_of_group([results[i][0]], [results[i][1]], [q])
+                        features.append(alone[0].tolist())
+                    except Exception as error:
+                        features.append(error)
+            for i, row_features in zip(usable, features, strict=True):
+                output[i] = row_features
+        return output
+
+    def _charges(self, structure: Any) -> np.ndarray | None:
+        if not self._madelung_enabled():
+            return None
+        return formal_charges(structure, self.oxidation_states)
+
+    def features_of_group(
+        self,
+        crystals: Sequence[Crystal],
+        sums: Sequence[dict[str, np.ndarray]],
+        charges: Sequence[np.ndarray | None],
+    ) -> np.ndarray:
+        """Features of B crystals with the same number of atoms N, (B, n_features).
+
+        Args:
+            crystals: the validated crystals.
+            sums: their N x N matrices per potential.
+            charges: their formal charges, (N,) each, or ``None`` where there are none
+                (ignored unless Madelung features are on).
+        """
         names = self._checked_potentials()
-        matrices = np.stack([sums[p] for p in names])  # (P, N, N)
-        features = [pooled(matrices.sum(axis=2)).ravel()]
+        matrices = np.stack([np.stack([m[p] for p in names]) for m in sums])  # (B, P, N, N)
+        n_crystals = len(crystals)
+        numbers = np.stack([c.numbers for c in crystals])  # (B, N)
+        features = [pooled(matrices.sum(axis=3)).reshape(n_crystals, -1)]
         if "coulomb" in names:
-            numbers = crystal.numbers.astype(np.float64)
-            features.append(charged_coulomb(sums["coulomb"], numbers, "potential"))
+            coulomb = matrices[:, names.index("coulomb")]
+            features.append(charged_coulomb(coulomb, numbers.astype(np.float64), "potential"))
         if self._madelung_enabled():
-            charges = formal_charges(structure, self.oxidation_states)
-            if charges is None:
-                features.append(np.array([np.nan, np.nan, np.nan, np.nan, 0.0]))
-            else:
-                features.append(charged_coulomb(sums["coulomb"], charges, "energy"))
-                features.append(np.ones(1))
+            assigned = np.array([q is not None for q in charges])
+            formal = np.stack(
+                [
+                    np.full(len(n), np.nan) if q is None else q
+                    for q, n in zip(charges, numbers, strict=True)
+                ]
+            )
+            features.append(charged_coulomb(coulomb, formal, "energy"))
+            features.append(assigned[:, None].astype(np.float64))
         if self.pair_statistics:
-            first, second = upper_triangle(crystal.n_atoms)
-            pair_sums = matrices[:, first, second]  # (P, N (N + 1) / 2)
-            features.append(np.concatenate([matrices[:, :1, 0], pooled(pair_sums)], 1).ravel())
+            first, second = upper_triangle(numbers.shape[1])
+            pair_sums = matrices[:, :, first, second]  # (B, P, N (N + 1) / 2)
+            self_image = matrices[:, :, :1, 0]  # (B, P, 1)
+            features.append(
+                np.concatenate([self_image, pooled(pair_sums)], axis=2).reshape(n_crystals, -1)
+            )
         pairs = self._fitted_pairs()
         if pairs:
-            features.append(element_pair_sums(matrices, crystal.numbers, pairs).ravel())
-        return np.concatenate(features).tolist()
+            features.append(element_pair_sums(matrices, numbers, pairs).reshape(n_crystals, -1))
+        return np.concatenate(features, axis=1)
 
 
 def upper_triangle(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -575,38 +648,39 @@ def _upper_triangle(n: int) -> tuple[np.ndarray, np.ndarray]:
 def element_pair_sums(
     matrices: np.ndarray, numbers: np.ndarray, pairs: Sequence[tuple[str, str]]
 ) -> np.ndarray:
-    """Element-pair sums per atom, (P, len(pairs)): for elements A != B,
+    """Element-pair sums per atom, (..., P, len(pairs)): for elements A != B,
     ``sum_{a in A, b in B} (M_ab + M_ba) / N``; for A == B, ``sum_{a, b in A} M_ab / N``.
 
     Args:
-        matrices: (P, N, N) symmetric lattice sums.
-        numbers: (N,) atomic numbers.
+        matrices: (..., P, N, N) symmetric lattice sums.
+        numbers: (..., N) atomic numbers.
         pairs: element symbol pairs.
     """
     elements = sorted({el for pair in pairs for el in pair})
     column = {el: k for k, el in enumerate(elements)}
     symbols = np.asarray(chemical_symbols)[numbers]
-    one_hot = (symbols[:, None] == np.asarray(elements)[None, :]).astype(np.float64)  # (N, K)
-    blocks = np.einsum("na,pnm,mb->pab", one_hot, matrices, one_hot)  # (P, K, K)
+    one_hot = (symbols[..., None] == np.asarray(elements)).astype(np.float64)  # (..., N, K)
+    blocks = np.einsum("...na,...pnm,...mb->...pab", one_hot, matrices, one_hot)  # (..., P, K, K)
     a = np.asarray([column[x] for x, _ in pairs])
     b = np.asarray([column[y] for _, y in pairs])
     factor = np.where(a == b, 1.0, 2.0)
-    return blocks[:, a, b] * factor / len(numbers)
+    return blocks[..., a, b] * factor / numbers.shape[-1]
 
 
 def charged_coulomb(coulomb: np.ndarray, charges: np.ndarray, spread: str) -> np.ndarray:
     """Charge-weighted Coulomb energy per atom (eV/atom), then std/min/max of either the site
     potentials ``k Zc q`` (V, ``spread="potential"``) or the site energies ``q k Zc q / 2``
-    (eV, ``spread="energy"``).
+    (eV, ``spread="energy"``); (..., 4).
 
     Args:
-        coulomb: (N, N) Coulomb lattice sums Zc, 1/Angstrom.
-        charges: (N,) charges, e.
+        coulomb: (..., N, N) Coulomb lattice sums Zc, 1/Angstrom.
+        charges: (..., N) charges, e.
     """
-    potential = COULOMB_CONSTANT * (coulomb @ charges)
+    potential = COULOMB_CONSTANT * np.einsum("...ab,...b->...a", coulomb, charges)
     site_energy = 0.5 * charges * potential
     spread_of = potential if spread == "potential" else site_energy
-    return np.concatenate([[site_energy.sum() / len(charges)], pooled(spread_of)[1:]])
+    energy = site_energy.sum(axis=-1, keepdims=True) / charges.shape[-1]
+    return np.concatenate([energy, pooled(spread_of)[..., 1:]], axis=-1)
 
 
 __all__ = [

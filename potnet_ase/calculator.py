@@ -35,10 +35,10 @@ from ase.calculators.calculator import Calculator, all_changes
 from potnet_ase.autograd import voigt
 from potnet_ase.device import resolve_device
 from potnet_ase.errors import PotNetInputError, StructureError
-from potnet_ase.forcefield.graph import CrystalGraph, build_graph
+from potnet_ase.forcefield.graph import build_graph
 from potnet_ase.forcefield.io import list_forcefields, load_forcefield
 from potnet_ase.forcefield.model import PotNetForceField, energy_forces_stress
-from potnet_ase.structures import MIN_SEPARATION, Crystal, to_crystal
+from potnet_ase.structures import Crystal, to_crystal
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,6 @@ class PotNetCalculator(Calculator):
         self._property_model_specs = list(property_models) if property_models is not None else None
         self._property_models: list[tuple[str, Any]] | None = None
         self._system_size: int | None = None
-        self._crystal: Crystal | None = None  # the last validated system
         # Instance-level tuple: what this calculator's model actually provides.
         self.implemented_properties = ENERGY_PROPERTIES if self.forcefield is not None else ()
         super().__init__(
@@ -160,23 +159,12 @@ class PotNetCalculator(Calculator):
         super().reset()
         if system:
             self._system_size = None
-            self._crystal = None
 
-    def _check_system(self, atoms: Any, system_changes: Sequence[str]) -> Crystal:
-        """Validate `atoms`. Full validation (structures.to_crystal, O(N^2) overlap test) when
-        numbers, cell or periodicity changed; for moved atoms only the coordinates are checked
-        here and overlaps later from the neighbour list (MD and relaxation steps stay O(N))."""
-        previous = self._crystal
-        if previous is None or set(system_changes) & {"numbers", "cell", "pbc"}:
-            crystal = to_crystal(atoms)
-        else:
-            positions = np.asarray(atoms.get_positions(), dtype=np.float64)
-            if not np.all(np.isfinite(positions)):
-                raise StructureError(
-                    f"{previous.label} has NaN or infinite atomic coordinates; the simulation "
-                    "diverged or the input is corrupt."
-                )
-            crystal = Crystal(positions, previous.cell, previous.numbers, previous.label)
+    def _check_system(self, atoms: Any) -> Crystal:
+        """Validate `atoms` in full (structures.to_crystal) at every call: its overlap check is
+        O(N log N), well under a millisecond for hundreds of atoms, so MD and relaxation steps
+        need no cheaper path that could miss a diverged or collapsed system."""
+        crystal = to_crystal(atoms)
         if self._system_size is not None and crystal.n_atoms != self._system_size:
             raise StructureError(
                 f"{crystal.label} has {crystal.n_atoms} atoms, but this calculator was used on a "
@@ -187,19 +175,6 @@ class PotNetCalculator(Calculator):
         self.forcefield.species(torch.as_tensor(crystal.numbers, device=self.device), crystal.label)
         self._system_size = crystal.n_atoms
         return crystal
-
-    @staticmethod
-    def _check_overlaps(crystal: Crystal, graph: CrystalGraph) -> None:
-        first, second = graph.edge_first.cpu().numpy(), graph.edge_second.cpu().numpy()
-        vectors = crystal.positions[second] - crystal.positions[first]
-        vectors += graph.edge_shift.cpu().numpy() @ crystal.cell
-        distances = np.linalg.norm(vectors, axis=1)
-        if len(distances) and distances.min() < MIN_SEPARATION:
-            k = int(np.argmin(distances))
-            raise StructureError(
-                f"{crystal.label}: atoms {first[k]} and {second[k]} sit at the same position "
-                f"(or a lattice translation of each other, {distances[k]:.2e} A apart)."
-            )
 
     def calculate(
         self,
@@ -214,11 +189,8 @@ class PotNetCalculator(Calculator):
                 "complete_potentials(), or pass model= a force field."
             )
         super().calculate(atoms, properties, system_changes)
-        crystal = self._check_system(self.atoms, system_changes)
-        graph = build_graph([crystal], self.forcefield.cutoff)
-        self._check_overlaps(crystal, graph)
-        self._crystal = crystal
-        graph = graph.to(self.device)
+        crystal = self._check_system(self.atoms)
+        graph = build_graph([crystal], self.forcefield.cutoff).to(self.device)
         as_tensor = {"dtype": self.dtype, "device": self.device}
         positions = torch.as_tensor(crystal.positions, **as_tensor)
         cells = torch.as_tensor(crystal.cell[None], **as_tensor)

@@ -15,6 +15,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from potnet_ase.data.readers import (
     KBAR_TO_EV_PER_A3,
+    iter_table,
     parse_structure,
     read_frames,
     read_table,
@@ -146,3 +147,114 @@ def test_missing_file_and_column(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(KeyError, match="structure"):
         read_table(path)
+
+
+def _table_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Everything of a read_table layout but the structures, which are compared apart."""
+    return table.drop(columns=["structure"]).reset_index(drop=True)
+
+
+def _write_every_format(tmp_path, structures: list[Structure]) -> list:
+    """The same rows (one of them unparseable) in every table format iter_table reads."""
+    records = [
+        {"material_id": f"mp-{k}", "structure": s.as_dict(), "y": float(k)}
+        for k, s in enumerate(structures)
+    ]
+    records[2]["structure"] = "not a structure"
+    frame = pd.DataFrame(
+        {
+            "material_id": [r["material_id"] for r in records],
+            "cif": [s.to(fmt="cif") for s in structures],
+            "y": [r["y"] for r in records],
+        }
+    )
+    frame.loc[2, "cif"] = "not a structure"
+    paths = []
+    csv = tmp_path / "table.csv"
+    csv.write_text("# ref: somebody (2024)\n" + frame.to_csv(index=False))
+    gz = tmp_path / "table.csv.gz"
+    with gzip.open(gz, "wt") as handle:
+        handle.write(frame.to_csv())  # with the pandas index as a first, unnamed column
+    parquet = tmp_path / "table.parquet"
+    frame.to_parquet(parquet)
+    listed = tmp_path / "records.json.gz"
+    with gzip.open(listed, "wt") as handle:
+        json.dump(records, handle, indent=1)
+    lines = tmp_path / "records.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"data": records}))
+    paths += [csv, gz, parquet, listed, lines, wrapped]
+    import ase.io
+
+    for suffix in ("extxyz", "db"):
+        path = tmp_path / f"frames.{suffix}"
+        ase.io.write(path, [AseAtomsAdaptor.get_atoms(s) for s in structures])
+        paths.append(path)
+    return paths
+
+
+def test_chunked_reading_equals_whole_file_reading_in_every_format(tmp_path, nacl):
+    structures = [
+        Structure(Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+        for a in (5.5, 5.6, 5.7, 5.8, 5.9, 6.0, 6.1)
+    ]
+    for path in _write_every_format(tmp_path, structures):
+        whole = read_table(path)
+        assert len(whole) == len(structures), path
+        for chunk_rows in (1, 3, 7, 100):
+            chunks = list(iter_table(path, chunk_rows))
+            assert [c.number for c in chunks] == list(range(len(chunks)))
+            assert [len(c) for c in chunks] == [
+                min(chunk_rows, len(structures) - start)
+                for start in range(0, len(structures), chunk_rows)
+            ]
+            tables = [c.table() for c in chunks]
+            assert [t.index[0] for t in tables] == list(range(0, len(structures), chunk_rows))
+            joined = pd.concat(tables)
+            pd.testing.assert_frame_equal(_table_columns(joined), _table_columns(whole))
+            for got, expected in zip(joined["structure"], whole["structure"], strict=True):
+                assert (got is None) == (expected is None)
+                assert got is None or _same(got, expected)
+        if path.suffix not in (".extxyz", ".db"):
+            assert whole["id"].tolist() == [f"mp-{k}" for k in range(7)]
+            assert whole["structure"][2] is None and whole["structure_error"][2]
+        else:
+            assert whole["id"].tolist() == [f"{path.name}:{k}" for k in range(7)]
+
+
+def test_json_stream_across_block_boundaries(tmp_path, nacl):
+    from potnet_ase.data.readers import _json_records
+
+    structure = json.loads(json.dumps(nacl.as_dict()))  # tuples as JSON gives them back
+    big = {"id": "big", "structure": structure, "numbers": list(range(500)), "x": 1e-7}
+    small = [{"id": f"s{k}", "x": 123456789 + k, "text": "a, b ] {"} for k in range(5)]
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps([small[0], big, *small[1:]], indent=2))
+    lines = tmp_path / "lines.json"
+    lines.write_text("\n".join(json.dumps(r) for r in [*small, big]) + "\n")
+    for path, expected in ((listed, [small[0], big, *small[1:]]), (lines, [*small, big])):
+        for block in (1, 5, 64, 1 << 20):  # blocks far smaller than a record, and larger
+            assert list(_json_records(path, block_chars=block)) == expected
+    empty = tmp_path / "empty.json"
+    empty.write_text(" [ ] ")
+    assert list(_json_records(empty, block_chars=2)) == []
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": 1} {"id": 2}]')
+    with pytest.raises(ValueError, match="malformed JSON list"):
+        list(_json_records(broken))
+    scalars = tmp_path / "scalars.json"
+    scalars.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="records must be objects"):
+        list(_json_records(scalars))
+
+
+def test_iter_table_checks_its_arguments(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="chunk_rows"):
+        next(iter_table(path, 0))
+    with pytest.raises(KeyError, match="structure"):
+        next(iter_table(path, 10))
+    with pytest.raises(FileNotFoundError):
+        next(iter_table(tmp_path / "none.csv", 10))

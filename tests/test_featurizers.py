@@ -417,6 +417,27 @@ def test_dataframe_with_bad_rows_keeps_every_row():
         featurizer.featurize_many(frame["structure"], return_errors=True)
 
 
+def test_a_row_failing_in_pooling_loses_no_other_row(monkeypatch):
+    # Rows are pooled in groups of equal size; a row whose pooling fails (here: charges of
+    # the wrong length for one structure) is found and reported alone.
+    structures = [rock_salt(), cesium_chloride(), rock_salt().copy(), perovskite()]
+    featurizer = CompletePotentialFeaturizer(oxidation_states="guess")
+    expected = featurizer.featurize_many(structures, pbar=False)
+    charges = CompletePotentialFeaturizer._charges
+    broken = structures[2]
+
+    def wrong_for_one(self, structure):
+        return np.ones(7) if structure is broken else charges(self, structure)
+
+    monkeypatch.setattr(CompletePotentialFeaturizer, "_charges", wrong_for_one)
+    rows = featurizer.featurize_many(structures, ignore_errors=True, return_errors=True)
+    assert isinstance(rows[2][-1], str) and "ValueError" in rows[2][-1]
+    assert np.isnan(np.array(rows[2][:-1], dtype=float)).all()
+    for k in (0, 1, 3):
+        assert not isinstance(rows[k][-1], str)
+        np.testing.assert_allclose(rows[k][:-1], expected[k], rtol=1e-12)
+
+
 def test_precheck():
     frame = bad_rows_frame()
     fraction = CompletePotentialFeaturizer().precheck_dataframe(frame, "structure")

@@ -103,3 +103,16 @@ def test_engine_rejects_single_precision():
             torch.tensor(atoms.cell.array[None], dtype=torch.float32),
             [2],
         )
+
+
+def test_elongated_cell_batched_with_ordinary_ones_changes_nothing():
+    # The elongated cell needs many more lattice translations than the others, so the
+    # engine screens it in a group of its own; every crystal must come out as when alone.
+    elongated = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((1, 1, 6))
+    elongated.positions[0] += [0.05, -0.03, 0.02]
+    crystals = [_nacl(), elongated, bulk("Si", "diamond", a=5.43), _nacl().repeat((2, 1, 1))]
+    batched = potnet_ase.complete_potentials_batch(crystals, device="cpu")
+    for atoms, sums in zip(crystals, batched, strict=True):
+        alone = potnet_ase.complete_potentials(atoms, device="cpu")
+        for name in alone:
+            assert np.abs(sums[name] - alone[name]).max() < 1e-12

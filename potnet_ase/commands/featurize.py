@@ -7,26 +7,34 @@ dict cells, JSON(.gz), parquet, extxyz, ASE ``.db``, OUTCAR). OUTPUT is ``.parqu
 have NaN features and their reason in the errors file (``OUTPUT.errors.csv`` by default:
 ``row, id, error``).
 
-Rows are featurized in chunks. Each finished chunk is written to ``OUTPUT.parts/`` with a
-manifest of the settings, so an interrupted run started again with the same arguments skips
-the chunks already done (``--restart`` discards them). The parts are merged into OUTPUT at the
-end and then removed.
+The input is streamed (:func:`potnet_ase.data.readers.iter_table`): ``--chunk-size`` rows
+are read, parsed, featurized and written to ``OUTPUT.parts/`` (with a manifest of the
+settings) before the next are read, so memory is bounded by the chunk size, whatever the size
+of INPUT. An interrupted run started again with the same arguments passes over the chunks
+already done without parsing them (``--restart`` discards them). The parts are merged into
+OUTPUT one at a time at the end and then removed. ``--element-pairs`` reads INPUT twice (once
+to choose the pairs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import hashlib
 import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from potnet_ase.sums import CONVENTIONS, DEFAULT_POTENTIALS, POTENTIALS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def build_featurizer(args: argparse.Namespace, structures: list[Any]):
-    """The featurizer the arguments describe, fitted on `structures` if it needs it."""
+def build_featurizer(args: argparse.Namespace, structures: Iterable[Any]):
+    """The featurizer the arguments describe, fitted on `structures` (consumed once, only
+    with ``--element-pairs``) if it needs it."""
     from featurizers import CompletePotentialFeaturizer
     from featurizers.complete_potential import DEFAULT_FEATURE_TOL
 
@@ -96,11 +105,11 @@ def build_featurizer(args: argparse.Namespace, structures: list[Any]):
         batch_size=args.batch_size,
     )
     if args.element_pairs > 0:
-        featurizer.fit([s for s in structures if s is not None])
+        featurizer.fit(s for s in structures if s is not None)
     return featurizer
 
 
-def settings_key(args: argparse.Namespace, featurizer: Any, n_rows: int) -> dict[str, Any]:
+def settings_key(args: argparse.Namespace, featurizer: Any) -> dict[str, Any]:
     """Everything a finished part depends on; a resumed run must match it exactly."""
     stat = args.input.stat()
     params = {k: v for k, v in featurizer.get_params().items() if k not in ("device", "n_jobs")}
@@ -108,24 +117,17 @@ def settings_key(args: argparse.Namespace, featurizer: Any, n_rows: int) -> dict
         "input": str(args.input.resolve()),
         "input_size": stat.st_size,
         "input_mtime": stat.st_mtime,
-        "rows": n_rows,
         "chunk_size": args.chunk_size,
+        "structure_column": args.structure_column,
+        "id_column": args.id_column,
         "keep": list(args.keep),
         "featurizer": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "labels_sha1": hashlib.sha1("\n".join(featurizer.feature_labels()).encode()).hexdigest(),
     }
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet for ``.parquet``, else CSV (``.csv`` / ``.csv.gz``)."""
-    if path.name.endswith(".parquet"):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-
-
 def run(args: argparse.Namespace) -> int:
-    from potnet_ase.data import read_table
+    from potnet_ase.data.readers import iter_table
 
     if not args.output.name.endswith(OUTPUT_SUFFIXES):
         raise SystemExit(
@@ -133,16 +135,21 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.chunk_size < 1:
         raise SystemExit("potnet-ase featurize: --chunk-size must be at least 1")
-    table = read_table(args.input, structure_column=args.structure_column, id_column=args.id_column)
-    missing = [c for c in args.keep if c not in table.columns]
-    if missing:
-        raise SystemExit(f"potnet-ase featurize: no columns {missing} in {args.input}")
-    structures = table["structure"].tolist()
-    featurizer = build_featurizer(args, structures)
+
+    def chunks():
+        return iter_table(
+            args.input,
+            args.chunk_size,
+            structure_column=args.structure_column,
+            id_column=args.id_column,
+        )
+
+    # A lazy stream of every structure: read only if element pairs have to be chosen.
+    featurizer = build_featurizer(args, (s for c in chunks() for s in c.table()["structure"]))
     labels = featurizer.feature_labels()
 
     parts = args.output.with_name(args.output.name + ".parts")
-    settings = settings_key(args, featurizer, len(table))
+    settings = settings_key(args, featurizer)
     manifest = parts / MANIFEST
     stale = not manifest.exists() or json.loads(manifest.read_text()) != settings
     if parts.exists() and (args.restart or stale):
@@ -152,43 +159,99 @@ def run(args: argparse.Namespace) -> int:
     parts.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps(settings, indent=1))
 
-    starts = range(0, len(table), args.chunk_size)
-    progress = tqdm(total=len(table), unit="structure", desc="featurize", disable=args.no_progress)
+    progress = tqdm(unit="structure", desc="featurize", disable=args.no_progress)
     with progress as bar:
-        for number, start in enumerate(starts):
-            part = parts / f"part-{number:06d}.parquet"
-            chunk = table.iloc[start : start + args.chunk_size]
-            if part.exists():
-                bar.update(len(chunk))
-                continue
-            rows = featurizer.featurize_many(
-                chunk["structure"].tolist(), ignore_errors=True, return_errors=True, pbar=False
-            )
-            frame = pd.DataFrame(rows, columns=[*labels, "error"], index=chunk.index)
-            frame["error"] = frame["error"].map(last_line).astype(object)
-            # Rows the reader could not parse keep the reader's reason.
-            unread = chunk["structure"].isna()
-            frame.loc[unread, "error"] = chunk.loc[unread, "structure_error"]
-            frame.insert(0, "row", chunk.index)
-            frame.insert(1, "id", chunk["id"].to_numpy())
-            for column in args.keep:
-                frame[column] = chunk[column].to_numpy()
-            frame.to_parquet(part.with_suffix(".tmp"), index=False)
-            part.with_suffix(".tmp").rename(part)  # a part exists only once it is complete
+        for chunk in chunks():
+            part = parts / f"part-{chunk.number:06d}.parquet"
+            if not part.exists():  # finished parts are passed over unparsed
+                frame = featurize_chunk(featurizer, chunk.table(), labels, args.keep)
+                frame.to_parquet(part.with_suffix(".tmp"), index=False)
+                part.with_suffix(".tmp").rename(part)  # a part exists only once complete
             bar.update(len(chunk))
 
-    merged = pd.concat(
-        [pd.read_parquet(p) for p in sorted(parts.glob("part-*.parquet"))], ignore_index=True
-    )
-    errors = merged.loc[merged["error"].notna(), ["row", "id", "error"]]
     errors_path = args.errors or args.output.with_name(args.output.name + ".errors.csv")
+    n_rows, errors = merge_parts(
+        sorted(parts.glob("part-*.parquet")), args.output, ["id", *args.keep, *labels]
+    )
     errors.to_csv(errors_path, index=False)
-    write_table(merged.drop(columns=["row", "error"])[["id", *args.keep, *labels]], args.output)
     shutil.rmtree(parts)
-    logger.info("featurized %d rows (%d failed) -> %s", len(merged), len(errors), args.output)
+    logger.info("featurized %d rows (%d failed) -> %s", n_rows, len(errors), args.output)
     if len(errors):
-        print(f"{len(errors)} of {len(merged)} rows failed; reasons in {errors_path}")
+        print(f"{len(errors)} of {n_rows} rows failed; reasons in {errors_path}")
     return 0
+
+
+def featurize_chunk(
+    featurizer: Any, table: pd.DataFrame, labels: list[str], keep: list[str]
+) -> pd.DataFrame:
+    """One output part: ``row`` (global row number), ``id``, the features, ``error`` (one
+    line, or ``None``) and the `keep` columns of a chunk in :func:`read_table`'s layout."""
+    missing = [c for c in keep if c not in table.columns]
+    if missing:
+        raise SystemExit(f"potnet-ase featurize: no columns {missing} in the input")
+    rows = featurizer.featurize_many(
+        table["structure"].tolist(), ignore_errors=True, return_errors=True, pbar=False
+    )
+    frame = pd.DataFrame(rows, columns=[*labels, "error"], index=table.index)
+    frame["error"] = frame["error"].map(last_line).astype(object)
+    # Rows the reader could not parse keep the reader's reason.
+    unread = table["structure"].isna()
+    frame.loc[unread, "error"] = table.loc[unread, "structure_error"]
+    frame.insert(0, "row", table.index)
+    frame.insert(1, "id", table["id"].to_numpy())
+    for column in keep:
+        frame[column] = table[column].to_numpy()
+    return frame
+
+
+def merge_parts(parts: list[Path], output: Path, columns: list[str]) -> tuple[int, pd.DataFrame]:
+    """Write the `columns` of the parts, in order, to `output` (parquet, or CSV), one part in
+    memory at a time.
+
+    Returns:
+        The number of rows, and the failed rows (``row, id, error``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    errors, n_rows = [], 0
+    if output.name.endswith(".parquet"):
+        # Parts may infer different types for a kept column (an integer column with gaps
+        # reads as float in some chunks); the file gets the schema they all fit.
+        schema = (
+            pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
+            if parts
+            else None
+        )
+        with contextlib.ExitStack() as stack:
+            writer = None
+            for part in parts:
+                frame = pd.read_parquet(part)
+                errors.append(frame.loc[frame["error"].notna(), ["row", "id", "error"]])
+                n_rows += len(frame)
+                body = pa.Table.from_pandas(frame, preserve_index=False).select(columns)
+                body = body.cast(pa.schema([schema.field(c) for c in columns]))
+                if writer is None:
+                    writer = stack.enter_context(pq.ParquetWriter(output, body.schema))
+                writer.write_table(body)
+            if writer is None:
+                pd.DataFrame(columns=columns).to_parquet(output, index=False)
+    else:
+        opener = gzip.open if output.name.endswith(".gz") else open
+        with opener(output, "wt", newline="") as handle:
+            for k, part in enumerate(parts):
+                frame = pd.read_parquet(part)
+                errors.append(frame.loc[frame["error"].notna(), ["row", "id", "error"]])
+                n_rows += len(frame)
+                frame[columns].to_csv(handle, header=k == 0, index=False)
+            if not parts:
+                pd.DataFrame(columns=columns).to_csv(handle, index=False)
+    failed = (
+        pd.concat(errors, ignore_index=True)
+        if errors
+        else pd.DataFrame(columns=["row", "id", "error"])
+    )
+    return n_rows, failed
 
 
 def last_line(error: Any) -> Any:

@@ -46,7 +46,7 @@ from potnet_ase.sums.potentials import (
 
 # Real-space candidate terms (pair x translation) held at once: ~0.5 GB of temporaries.
 DEFAULT_MAX_TERMS = 1 << 22
-# Elements of the padded reciprocal-space tensors held at once.
+# Elements (pairs x G vectors) of a padded reciprocal-space product held at once.
 DEFAULT_MAX_PADDED = 1 << 23
 # Stand-in for padding slots: farther from everything than any cutoff.
 _FAR_AWAY = 1e6
@@ -102,15 +102,45 @@ def _half_space(indices: np.ndarray) -> np.ndarray:
     return (m0 > 0) | ((m0 == 0) & (m1 > 0)) | ((m0 == 0) & (m1 == 0) & (m2 > 0))
 
 
-def _chunks(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
-    """Split consecutive items into runs whose total size stays near `limit` (a run ends at
-    the first item that starts past a multiple of the limit, so it may exceed the limit by
-    at most one item; an item larger than the limit gets a run of its own)."""
-    starts = np.cumsum(sizes) - sizes
-    run = starts // max(limit, 1)
-    bounds = np.flatnonzero(np.diff(run)) + 1
-    edges = np.concatenate([[0], bounds, [len(sizes)]])
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+# Padded blocks smaller than this (elements) are never split: below it the fixed cost of
+# another group outweighs the padding saved.
+_MIN_SPLIT_ELEMENTS = 1 << 15
+# A group's padded block may hold at most this many times the elements it really needs.
+_MAX_PADDING_RATIO = 2.0
+
+
+def _padded_groups(rows: np.ndarray, columns: np.ndarray, limit: int) -> list[np.ndarray]:
+    """Crystals grouped for padded (crystals, rows, columns) blocks, such as (pairs,
+    translations) in real space or (pairs, G vectors) in reciprocal space.
+
+    Crystals are taken in order of size (rows x columns) and a group closes when the next
+    crystal would push its padded block past `limit` elements or past
+    ``_MAX_PADDING_RATIO`` times the elements its crystals need (blocks under
+    ``_MIN_SPLIT_ELEMENTS`` always grow). A crystal larger than `limit` gets a group of its
+    own. Without this, one elongated or large cell in a batch inflates every crystal's block.
+
+    Args:
+        rows, columns: (B,) extents of each crystal's block.
+        limit: largest padded block, elements.
+
+    Returns:
+        Index arrays into the B crystals, one per group, covering each crystal once.
+    """
+    order = np.argsort(rows * columns, kind="stable")
+    groups: list[list[int]] = []
+    row_max = column_max = needed = 0
+    for i in order.tolist():
+        r, c = int(rows[i]), int(columns[i])
+        grown_rows, grown_columns = max(row_max, r), max(column_max, c)
+        padded = (len(groups[-1]) + 1 if groups else 1) * grown_rows * grown_columns
+        wasteful = padded > _MAX_PADDING_RATIO * (needed + r * c)
+        if groups and padded <= limit and (padded <= _MIN_SPLIT_ELEMENTS or not wasteful):
+            groups[-1].append(i)
+            row_max, column_max, needed = grown_rows, grown_columns, needed + r * c
+        else:
+            groups.append([i])
+            row_max, column_max, needed = r, c, r * c
+    return [np.asarray(group) for group in groups]
 
 
 def lattice_pair_sums(
@@ -257,18 +287,20 @@ def _add_real_space(
     translations = torch.einsum("ti,tij->tj", indices, reduced[translation_crystal])
     cutoff_squared = torch.as_tensor(chosen.real_cutoff**2, dtype=torch.float64, device=device)
 
-    # Candidates are screened as a padded (crystals, pairs, translations) block per chunk:
-    # |r + L|^2 = |r|^2 + |L|^2 + 2 r.L is one batched matrix product, so only the images
-    # inside the cutoff are gathered and passed through special functions. Only pairs a <= b
-    # are screened: S(r_ba) = S(-r_ab) = S(r_ab) because the translation set is symmetric.
-    # Padding slots hold a far-away vector, so no validity masks are needed.
-    cost = sizes_host * (sizes_host + 1) // 2 * translation_counts_host
-    order = np.argsort(cost, kind="stable")
-    for start, stop in _chunks(cost[order], max_terms):
-        members = torch.as_tensor(order[start:stop], device=device)
-        sizes = torch.as_tensor(sizes_host[order[start:stop]], device=device)
+    # Candidates are screened as a padded (crystals, pairs, translations) block per group:
+    # |r + L|^2 = |r|^2 + |L|^2 + 2 r.L is one batched matrix product of the augmented
+    # vectors (r, |r|^2, 1) and (2 L, 1, |L|^2), so only the images inside the cutoff are
+    # gathered and passed through special functions. Only pairs a <= b are screened:
+    # S(r_ba) = S(-r_ab) = S(r_ab) because the translation set is symmetric. Padding slots
+    # hold a far-away vector, so no validity masks are needed; groups are formed so that
+    # padding never dominates (one elongated cell with many translations would otherwise
+    # inflate the block of every crystal batched with it).
+    half_pairs = sizes_host * (sizes_host + 1) // 2
+    for group in _padded_groups(half_pairs, translation_counts_host, max_terms):
+        members = torch.as_tensor(group, device=device)
+        sizes = torch.as_tensor(sizes_host[group], device=device)
         n_translations = translation_counts[members]
-        n_max, t_max = int(sizes.max()), int(n_translations.max())
+        n_max, t_max = int(sizes_host[group].max()), int(translation_counts_host[group].max())
         with torch.no_grad():
             first_local, second_local = torch.triu_indices(n_max, n_max, device=device)
             pair_index = pair_ptr[members, None] + first_local * sizes[:, None] + second_local
@@ -286,11 +318,13 @@ def _add_real_space(
             lattice = torch.where(
                 translation_valid[..., None], translations[translation_index], _FAR_AWAY
             )
-            squared = (
-                (r * r).sum(-1, keepdim=True)
-                + (lattice * lattice).sum(-1).unsqueeze(1)
-                + 2 * r @ lattice.transpose(1, 2)
+            ones_r = torch.ones_like(r[..., :1])
+            ones_l = torch.ones_like(lattice[..., :1])
+            augmented_r = torch.cat([r, (r * r).sum(-1, keepdim=True), ones_r], -1)
+            augmented_l = torch.cat(
+                [2 * lattice, ones_l, (lattice * lattice).sum(-1, keepdim=True)], -1
             )
+            squared = augmented_r @ augmented_l.transpose(1, 2)
             # The image of an atom onto itself (a == b, L = 0) is excluded from every sum;
             # it is the only image at distance 0 of a validated crystal.
             keep = (squared <= cutoff_squared[members].view(-1, 1, 1)) & (squared > 0)
@@ -335,11 +369,8 @@ def _add_reciprocal_space(
     vectors_per_crystal = np.maximum(g_counts, 1)
     reciprocal_basis = 2 * torch.pi * torch.linalg.inv(reduced).transpose(1, 2)
 
-    # Similar sizes together keep the padding small.
-    order = np.argsort(counts_host, kind="stable")
-    cost = counts_host[order] * (counts_host[order] + 2 * vectors_per_crystal[order])
-    for start, stop in _chunks(cost, DEFAULT_MAX_PADDED):
-        members = order[start:stop]
+    # Groups of similar crystals keep the padding of the (pairs x G vectors) products small.
+    for members in _padded_groups(counts_host**2, vectors_per_crystal, DEFAULT_MAX_PADDED):
         n_max = int(counts_host[members].max())
         k_max = int(vectors_per_crystal[members].max())
         slot_counts = torch.as_tensor(counts_host[members], device=device)

@@ -9,6 +9,8 @@ pymatgen). Reciprocal rows are ``B = 2 pi inv(cell).T`` so that ``a_i . b_j = 2 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from potnet_ase.errors import ResourceLimitError
@@ -73,7 +75,15 @@ def points_within(
         indices (M, 3) int64, grouped by basis in order (the origin included in each), and
         counts (B,) of points per basis.
     """
+    radii = np.asarray(radii, dtype=np.float64)
     limits = np.floor(radii[:, None] * np.linalg.norm(dual, axis=-1) + 1e-9).astype(np.int64)
+    # |n @ basis|^2 = n^T (basis basis^T) n: one matrix product of the six distinct monomials
+    # n_i n_j of a cube of indices with the Gram entries of all bases of a group.
+    gram = bases @ np.swapaxes(bases, -1, -2)
+    coefficients = gram[:, _GRAM_ROWS, _GRAM_COLUMNS] * _GRAM_FACTORS  # (B, 6)
+    # Points on the sphere must not be lost to rounding: the bound is widened by 1e-12
+    # relative, which only ever adds a term past the cutoff.
+    limit_squared = radii * radii * (1 + 1e-12)
     owners, points = [], []
     # Crystals that need the same cube of indices share one vectorised pass; batches of
     # similar density fall into a handful of such groups.
@@ -87,16 +97,39 @@ def points_within(
                 "has an extremely short lattice vector or plane spacing for this tolerance. "
                 "Check the cell, or loosen tol."
             )
-        axis = np.arange(-size, size + 1)
-        grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
-        inside = np.all(np.abs(grid)[None] <= limits[members, None, :], axis=-1)  # (b, G)
-        lengths = np.linalg.norm(
-            np.einsum("gi,bij->bgj", grid.astype(np.float64), bases[members]), axis=-1
-        )
-        inside &= lengths <= radii[members, None]
-        row, column = np.nonzero(inside)
+        grid, monomials = _cube(int(size))
+        squared = coefficients[members] @ monomials  # (b, G)
+        row, column = np.nonzero(squared <= limit_squared[members, None])
         owners.append(members[row])
         points.append(grid[column])
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")
     return np.concatenate(points)[order], np.bincount(owner, minlength=len(bases))
+
+
+# Gram entries (i, j) paired with the monomials n_i n_j; off-diagonal ones appear twice.
+_GRAM_ROWS = np.array([0, 1, 2, 0, 0, 1])
+_GRAM_COLUMNS = np.array([0, 1, 2, 1, 2, 2])
+_GRAM_FACTORS = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+# Cubes up to this half-width are kept between calls (~11 MB at the largest).
+_CACHED_CUBE = 30
+
+
+def _cube(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The integer points of [-size, size]^3, (G, 3) int64, and their monomials n_i n_j in
+    Gram order, (6, G) float64."""
+    if size <= _CACHED_CUBE:
+        return _cached_cube(size)
+    return _make_cube(size)
+
+
+def _make_cube(size: int) -> tuple[np.ndarray, np.ndarray]:
+    axis = np.arange(-size, size + 1)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    as_float = grid.astype(np.float64)
+    monomials = np.ascontiguousarray((as_float[:, _GRAM_ROWS] * as_float[:, _GRAM_COLUMNS]).T)
+    grid.flags.writeable = monomials.flags.writeable = False  # shared through the cache
+    return grid, monomials
+
+
+_cached_cube = lru_cache(maxsize=_CACHED_CUBE + 1)(_make_cube)
