@@ -18,7 +18,8 @@ from potnet_ase.autograd import energy_forces_stress
 from potnet_ase.errors import ResourceLimitError
 from potnet_ase.examples import example_crystals, perovskite, skewed
 from potnet_ase.sums import coulomb_energy, lattice_pair_sums
-from potnet_ase.sums.ewald_energy import ewald_parameters, periodic_neighbours
+from potnet_ase.sums.ewald_energy import ewald_parameters
+from potnet_ase.sums.lattice import periodic_neighbours
 from tests.crystals import random_crystal
 
 COULOMB_EV_ANGSTROM = 14.399645

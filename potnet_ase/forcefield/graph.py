@@ -2,7 +2,7 @@
 
 The integer parts (which atom pairs and which image shifts lie within the cutoff) are found on
 the host with a compiled cell list (pymatgen's, through
-:func:`potnet_ase.sums.ewald_energy.periodic_neighbours`) and carry no gradient; the edge
+:func:`potnet_ase.sums.lattice.periodic_neighbours`) and carry no gradient; the edge
 vectors are recomputed in torch from positions and cells, so autograd gives forces and stress.
 Every neighbour within the cutoff is kept (no neighbour-count truncation): together with the
 smooth envelope this makes the energy a continuous function of the coordinates.
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from potnet_ase.structures import Crystal
-from potnet_ase.sums.ewald_energy import periodic_neighbours
+from potnet_ase.sums.lattice import periodic_neighbours
 
 
 @dataclass
@@ -65,7 +65,7 @@ def crystal_edges(
     """All ordered pairs (i, j, shift) with |x_j - x_i + shift @ cell| <= cutoff, i != j or
     shift != 0 (periodic images of an atom itself are neighbours too): the neighbour list of
     the Ewald real space, a compiled cell list
-    (:func:`potnet_ase.sums.ewald_energy.periodic_neighbours`)."""
+    (:func:`potnet_ase.sums.lattice.periodic_neighbours`)."""
     return periodic_neighbours(positions, cell, cutoff)
 
 

@@ -35,7 +35,7 @@ import torch
 
 from potnet_ase.errors import ResourceLimitError
 from potnet_ase.sums.kernels import Kernel
-from potnet_ase.sums.lattice import points_within, reciprocal, reduce_bases
+from potnet_ase.sums.lattice import half_space, points_within, reciprocal, reduce_bases
 from potnet_ase.sums.parameters import SumParameters, choose_parameters
 from potnet_ase.sums.potentials import (
     DEFAULT_POTENTIALS,
@@ -94,12 +94,6 @@ def _expand(counts: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
     total = int(counts.sum())
     repeated_start = torch.repeat_interleave(starts - _offsets(counts)[:-1], counts)
     return torch.arange(total, device=counts.device) + repeated_start
-
-
-def _half_space(indices: np.ndarray) -> np.ndarray:
-    """Mask keeping one of each pair (m, -m) of nonzero integer vectors (first nonzero > 0)."""
-    m0, m1, m2 = indices.T
-    return (m0 > 0) | ((m0 == 0) & (m1 > 0)) | ((m0 == 0) & (m1 == 0) & (m2 > 0))
 
 
 # Padded blocks smaller than this (elements) are never split: below it the fixed cost of
@@ -362,7 +356,7 @@ def _add_reciprocal_space(
     )
     # cos is even: keep one of each pair (m, -m), and never the origin.
     owner = np.repeat(np.arange(len(all_counts)), all_counts)
-    half = _half_space(all_indices)
+    half = half_space(all_indices)
     g_indices, owner = all_indices[half], owner[half]
     g_counts = np.bincount(owner, minlength=len(all_counts))
     g_ptr = np.concatenate([[0], np.cumsum(g_counts)])
