@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=None, help="training runs (cell choice)")
     parser.add_argument("--cell-n", type=int, default=100, help="test structures (cell choice)")
     parser.add_argument("--skip-timing", action="store_true", help="only the cell-choice part")
+    parser.add_argument("--cell-configs", nargs="+", default=["mp_formation", "perov5_heat"],
+                        help="configs/<stem>.json whose runs <runs>/<name>_<variant> "
+                        "are compared (cell choice)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -167,7 +170,7 @@ def main() -> None:
     if args.runs is not None:
         report["cell_choice"] = {
             name: cell_choice(args.runs, Path("configs") / f"{name}.json", args.cell_n)
-            for name in ("mp_formation", "perov5_heat")
+            for name in args.cell_configs
         }
     text = json.dumps(report, indent=2)
     print(text)

@@ -8,10 +8,14 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 
+from potnet_ase.data.graphs import GraphSettings, build_graphs
+from potnet_ase.data.pyg import Batch
 from potnet_ase.errors import StructureError, UnsupportedElementError
 from potnet_ase.models.atom_features import FEATURE_SIZE, atom_feature_table
+from potnet_ase.models.potnet import PUBLISHED_MIX, GaussianRBF, MultiquadricRBF
 from potnet_ase.models.predictor import PropertyModel
 from potnet_ase.models.registry import build_module
+from potnet_ase.structures import to_crystal
 from potnet_ase.training.config import DEFAULT_GRAPHS
 
 
@@ -102,3 +106,43 @@ def test_bad_inputs():
         model.predict([])
     with pytest.raises(ValueError, match="variant"):
         build_module({"variant": "nonsense"})
+
+
+@pytest.mark.parametrize(("convention", "gaussian", "multiquadric"),
+                         [("alignn", np.exp(-8 / 63), np.sqrt(1 + 8 / 63)),
+                          ("potnet", np.exp(-1.0), np.sqrt(2.0))])  # fmt: skip
+def test_rbf_conventions(convention, gaussian, multiquadric):
+    # 64 centres on [-4, 4]: spacing s = 8 / 63; one spacing away from a centre the basis is
+    # exp(-s) (alignn: gamma = 1 / s) or exp(-1) (potnet: ((x - c) / s)^2).
+    x = torch.tensor([8 / 63 - 4.0], dtype=torch.float64)
+    g = GaussianRBF(-4.0, 4.0, 64, convention)(x)
+    m = MultiquadricRBF(-4.0, 4.0, 64, convention)(x)
+    assert g[0, :2].tolist() == pytest.approx([gaussian, 1.0], rel=1e-6)
+    assert m[0, :2].tolist() == pytest.approx([multiquadric, 1.0], rel=1e-6)
+    with pytest.raises(ValueError, match="RBF convention"):
+        GaussianRBF(-4.0, 4.0, 64, "gauss")
+
+
+def test_standardised_published_input():
+    graph = {**DEFAULT_GRAPHS["published"], "tol": 1e-6}
+    config = {"variant": "published", "hidden": 16, "graph": graph}
+    torch.manual_seed(0)
+    plain = build_module(config)
+    scaled = build_module({**config, "infinite_scaling": "standardised"})
+    scaled.load_state_dict({**plain.state_dict(), **{k: v for k, v in scaled.state_dict().items()
+                                                     if k.startswith("mix_")}})  # fmt: skip
+    graphs = build_graphs([to_crystal(a) for a in STRUCTURES], GraphSettings.from_dict(graph))
+    batch = Batch.from_data_list(graphs)
+    plain.eval(), scaled.eval()
+    # Mean 0 and standard deviation 1 (before fitting): the published network unchanged.
+    assert torch.allclose(scaled(batch), plain(batch))
+    values = torch.cat([g.inf_values for g in graphs])
+    scaled.fit_input_statistics(values)
+    mixed = values.double().numpy() @ np.array([PUBLISHED_MIX[p] for p in graph["potentials"]])
+    assert scaled.mix_mean.item() == pytest.approx(mixed.mean(), rel=1e-5)
+    assert scaled.mix_std.item() == pytest.approx(mixed.std(ddof=1), rel=1e-5)
+    assert not torch.allclose(scaled(batch), plain(batch))
+    plain.fit_input_statistics(values)  # a no-op without infinite_scaling="standardised"
+    assert "mix_mean" not in plain.state_dict()
+    with pytest.raises(ValueError, match="infinite_scaling"):
+        build_module({**config, "infinite_scaling": "minmax"})

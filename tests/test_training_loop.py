@@ -9,14 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase.build import bulk
+from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from potnet_ase.commands import evaluate as evaluate_command
 from potnet_ase.commands import train as train_command
+from potnet_ase.data.graphs import GraphSettings, build_graphs
 from potnet_ase.models.loading import load_model
+from potnet_ase.models.potnet import PUBLISHED_MIX
 from potnet_ase.structures import to_crystal
 from potnet_ase.training.config import complete_config
-from potnet_ase.training.dataset import Dataset
+from potnet_ase.training.dataset import Dataset, build_dataset
+from potnet_ase.training.publish import publish
 from potnet_ase.training.trainer import train
 
 
@@ -124,3 +128,41 @@ def test_same_seed_same_model(tmp_path):
     structures = [bulk("NaCl", "rocksalt", a=5.5)]
     first_model, second_model = load_model(tmp_path / "a"), load_model(tmp_path / "b")
     assert np.array_equal(first_model.predict(structures), second_model.predict(structures))
+
+
+def test_standardised_published_input_is_fitted_and_saved(tmp_path):
+    write_tiny_csv(tmp_path, n=12)
+    config = tiny_config(tmp_path, epochs=1)
+    config["model"] = {"variant": "published", "infinite_scaling": "standardised", "hidden": 16,
+                       "graph": {"tol": 1e-6}}  # fmt: skip
+    config = complete_config(config)
+    assert config["model"]["graph"]["convention"] == "potnet"
+    train(config, tmp_path / "run", progress=False)
+    dataset = build_dataset(config["data"])
+    graphs = build_graphs([dataset.crystals[k] for k in dataset.split["train"]],
+                          GraphSettings.from_dict(config["model"]["graph"]))  # fmt: skip
+    mix = np.array([PUBLISHED_MIX[p] for p in config["model"]["graph"]["potentials"]])
+    mixed = np.concatenate([g.inf_values.double().numpy() @ mix for g in graphs])
+    module = load_model(tmp_path / "run").module
+    assert module.mix_mean.item() == pytest.approx(mixed.mean(), rel=1e-5)
+    assert module.mix_std.item() == pytest.approx(mixed.std(ddof=1), rel=1e-5)
+
+
+def test_publish_with_a_tighter_shipped_tolerance(tmp_path):
+    write_tiny_csv(tmp_path, n=12)
+    train(tiny_config(tmp_path, epochs=1), tmp_path / "run", progress=False)
+    baseline = {"test": {"y": {"mae": 0.5, "rmse": 0.6, "r2": None, "n": 2}}}
+    folder = publish(tmp_path / "run", tmp_path / "shipped", "tiny_model", {"baseline": baseline},
+                     ["potnet-ase train tiny.json"], shipped_tol=1e-9)  # fmt: skip
+    config = json.loads((folder / "config.json").read_text())
+    assert config["name"] == "tiny_model" and config["model"]["graph"]["tol"] == 1e-9
+    card = (folder / "card.md").read_text()
+    assert "| baseline | 0.5000 / 0.6000 / n/a |" in card
+    assert '"tol": 1e-06} during training; the shipped config evaluates the sums at tol' in card
+    reference = json.loads((folder / "reference.json").read_text())
+    structures = [Structure.from_dict(s) for s in reference["structures"]]
+    shipped = load_model(folder).predict(structures)
+    assert np.allclose(shipped, np.ravel(reference["predictions"]), rtol=0, atol=1e-6)
+    trained = load_model(tmp_path / "run").predict(structures)  # the run's tol 1e-6
+    stated = float(card.split("predictions move by at most ")[1].split(" ")[0])
+    assert np.abs(shipped - trained).max() == pytest.approx(stated, rel=0.05, abs=1e-12)

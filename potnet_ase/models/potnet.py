@@ -47,16 +47,31 @@ DEFAULTS: dict[str, Any] = {
     "infinite_bins": 64,
     "latent_channels": 16,
     "n_targets": 1,
+    "rbf_convention": "alignn",
+    "infinite_scaling": "none",
 }
+RBF_CONVENTIONS = ("alignn", "potnet")
+# "none": the published mix enters the RBF on [-4, 4] as it is; "standardised": shifted and
+# scaled by the training set's mean and standard deviation of the mix (fit_input_statistics),
+# since on Materials Project crystals the raw mix spans only about [-0.4, 0.6] (docs/models.md).
+INFINITE_SCALINGS = ("none", "standardised")
 
 
 class GaussianRBF(nn.Module):
-    """exp(-gamma (x - c_k)^2) for `bins` centres c_k on [low, high]; gamma = 1 / spacing."""
+    """exp(-gamma (x - c_k)^2) for `bins` centres c_k on [low, high], spacing s between them.
 
-    def __init__(self, low: float, high: float, bins: int) -> None:
+    ``convention="alignn"``: gamma = 1 / s (CGCNN / ALIGNN code; a Gaussian of standard
+    deviation sqrt(s / 2)). ``convention="potnet"``: gamma = 1 / s^2 (PotNet's published
+    ``RBFExpansion`` squares ``(x - c) / s``; standard deviation s / sqrt(2), much narrower).
+    """
+
+    def __init__(self, low: float, high: float, bins: int, convention: str = "alignn") -> None:
         super().__init__()
+        if convention not in RBF_CONVENTIONS:
+            raise ValueError(f"unknown RBF convention {convention!r}; choose {RBF_CONVENTIONS}")
         self.register_buffer("centers", torch.linspace(low, high, bins))
-        self.gamma = 1.0 / float((high - low) / (bins - 1))
+        spacing = float((high - low) / (bins - 1))
+        self.gamma = 1.0 / spacing if convention == "alignn" else 1.0 / spacing**2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(E,) -> (E, bins)."""
@@ -64,7 +79,8 @@ class GaussianRBF(nn.Module):
 
 
 class MultiquadricRBF(GaussianRBF):
-    """sqrt(1 + gamma (x - c_k)^2), PotNet's expansion of the infinite-edge potentials."""
+    """sqrt(1 + gamma (x - c_k)^2), PotNet's expansion of the infinite-edge potentials
+    (gamma as for :class:`GaussianRBF`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(E,) -> (E, bins)."""
@@ -130,6 +146,11 @@ class PotNet(nn.Module):
         local_bins / infinite_bins: RBF sizes (256 / 64). latent_channels: latent charges
             per potential (latent_ewald only). n_targets: outputs.
         potentials: names of the lattice sums in ``inf_values`` (from the graph settings).
+        rbf_convention: RBF widths, ``"alignn"`` (default) or ``"potnet"`` (the published
+            code's); see :class:`GaussianRBF`.
+        infinite_scaling: published variant only: ``"none"`` (as published) or
+            ``"standardised"`` (the mix is standardised with training statistics before the
+            RBF; call :meth:`fit_input_statistics` before training).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -144,7 +165,13 @@ class PotNet(nn.Module):
         self.register_buffer("target_mean", torch.zeros(n_targets))
         self.register_buffer("target_std", torch.ones(n_targets))
         self.embedding = nn.Linear(FEATURE_SIZE, hidden)
-        self.local_rbf = GaussianRBF(-4.0, 4.0, config["local_bins"])
+        rbf_convention = config["rbf_convention"]
+        self.infinite_scaling = config["infinite_scaling"]
+        if self.infinite_scaling not in INFINITE_SCALINGS:
+            raise ValueError(
+                f"unknown infinite_scaling {self.infinite_scaling!r}; choose {INFINITE_SCALINGS}"
+            )
+        self.local_rbf = GaussianRBF(-4.0, 4.0, config["local_bins"], rbf_convention)
         self.local_edge = nn.Sequential(nn.Linear(config["local_bins"], hidden), nn.SiLU())
         self.local_convs = nn.ModuleList(GatedConv(hidden) for _ in range(layers))
         self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
@@ -152,7 +179,12 @@ class PotNet(nn.Module):
             if set(potentials) != set(PUBLISHED_MIX):
                 raise ValueError(f"the published variant needs the sums {tuple(PUBLISHED_MIX)}")
             self.register_buffer("mix", torch.tensor([PUBLISHED_MIX[p] for p in potentials]))
-            self.infinite_rbf = MultiquadricRBF(-4.0, 4.0, config["infinite_bins"])
+            if self.infinite_scaling == "standardised":
+                self.register_buffer("mix_mean", torch.zeros(()))
+                self.register_buffer("mix_std", torch.ones(()))
+            self.infinite_rbf = MultiquadricRBF(
+                -4.0, 4.0, config["infinite_bins"], rbf_convention
+            )
             self.infinite_edge = nn.Sequential(
                 nn.Linear(config["infinite_bins"], hidden), nn.Softplus(), nn.BatchNorm1d(hidden)
             )
@@ -172,12 +204,28 @@ class PotNet(nn.Module):
         self.target_mean.copy_(torch.as_tensor(mean, dtype=self.target_mean.dtype))
         self.target_std.copy_(torch.as_tensor(std, dtype=self.target_std.dtype))
 
+    def published_mix(self, inf_values: torch.Tensor) -> torch.Tensor:
+        """The published variant's infinite-edge input, (P, n_potentials) -> (P,)."""
+        return inf_values @ self.mix.to(inf_values.dtype)
+
+    def fit_input_statistics(self, inf_values: torch.Tensor) -> None:
+        """Store the mean and standard deviation of the published mix over the training
+        pairs' sums `inf_values` (P, n_potentials); a no-op unless the published variant
+        uses ``infinite_scaling="standardised"``."""
+        if self.variant != "published" or self.infinite_scaling != "standardised":
+            return
+        mixed = self.published_mix(inf_values.to(self.mix.device)).double()
+        self.mix_mean.copy_(mixed.mean())
+        self.mix_std.copy_(mixed.std().clamp(min=1e-12))
+
     def embed(self, batch: Any) -> torch.Tensor:
         """Mean-pooled node features after the convolutions, (B, hidden)."""
         x = self.embedding(self.atom_table[batch.numbers])
         local = self.local_edge(self.local_rbf(-0.75 / batch.edge_distance))
         if self.variant == "published":
-            mixed = batch.inf_values @ self.mix.to(batch.inf_values.dtype)
+            mixed = self.published_mix(batch.inf_values)
+            if self.infinite_scaling == "standardised":
+                mixed = (mixed - self.mix_mean) / self.mix_std
             infinite = self.infinite_edge(self.infinite_rbf(mixed))
         for k, conv in enumerate(self.local_convs):
             messages = conv(x, batch.edge_index, local)

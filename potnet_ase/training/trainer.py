@@ -147,6 +147,9 @@ def train(
     train_targets = dataset.targets[dataset.split["train"]]
     std = train_targets.std(axis=0)
     module.set_normalisation(train_targets.mean(axis=0), np.where(std > 0, std, 1.0))
+    fit_inputs = getattr(module, "fit_input_statistics", None)
+    if fit_inputs is not None and "inf_values" in parts["train"][0]:
+        fit_inputs(torch.cat([graph.inf_values for graph in parts["train"]]))
     generator = torch.Generator().manual_seed(training["seed"])
     loader = DataLoader(
         parts["train"],
