@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from ase.data import chemical_symbols
@@ -18,9 +18,6 @@ from scipy.spatial import cKDTree
 
 from potnet_ase.errors import StructureError
 from potnet_ase.sums.lattice import reduce_bases
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 # Two atoms closer than this (Angstrom, after periodic wrapping) are treated as the same site.
 MIN_SEPARATION = 1e-3
@@ -337,8 +334,3 @@ def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     first, second = np.triu_indices(n, k=1)
     first.flags.writeable = second.flags.writeable = False  # shared through the cache
     return first, second
-
-
-def to_crystals(structures: Iterable[Any]) -> list[Crystal]:
-    """Validate many structures; the first bad one raises, naming its index."""
-    return [to_crystal(s, index=k) for k, s in enumerate(structures)]
