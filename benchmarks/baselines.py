@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from potnet_ase.data import dedupe, read_table
+from potnet_ase.errors import StructureError
 
 logger = logging.getLogger("baselines")
 
@@ -138,10 +139,14 @@ def with_guessed_oxidation_states(structures: list) -> list:
     """Copies decorated with pymatgen's first oxidation-state guess (cached per formula), or
     ``None`` where no neutral guess exists (EwaldEnergy would silently use zero charges)."""
     from featurizers.complete_potential import formal_charges
+    from potnet_ase.structures import to_crystal
 
     decorated = []
     for structure in structures:
-        charges = formal_charges(structure, "guess")
+        try:
+            charges = formal_charges(to_crystal(structure), "guess")
+        except StructureError:
+            charges = None
         if charges is None:
             decorated.append(None)
             continue

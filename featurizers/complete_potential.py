@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -42,11 +42,11 @@ from scipy import constants
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
-from potnet_ase.api import sums_of_crystals
+from potnet_ase.api import pair_sums_of_crystals, sums_of_crystals
 from potnet_ase.device import resolve_device
 from potnet_ase.errors import StructureError
 from potnet_ase.structures import Crystal, site_species, to_crystal
-from potnet_ase.sums import DEFAULT_POTENTIALS, PotentialParameters
+from potnet_ase.sums import DEFAULT_POTENTIALS, PairSums, PotentialParameters
 from potnet_ase.sums.potentials import check_potentials
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,11 @@ logger = logging.getLogger(__name__)
 # e^2 / (4 pi eps0) in eV Angstrom, computed exactly as pymatgen's EwaldSummation.CONV_FACT.
 COULOMB_CONSTANT = 1e10 * constants.e / (4 * np.pi * constants.epsilon_0)
 
-# Feature tolerance: absolute error per matrix entry. On MP structures no feature moves by more
-# than ~1e-3 of its spread across structures relative to tol=1e-10, while the sums are markedly
-# cheaper (benchmarks/bench_featurizers.py measures both; docs/benchmarks.md has the numbers).
-DEFAULT_FEATURE_TOL = 1e-6
+# Feature tolerance: absolute error per matrix entry, the accuracy of matminer's EwaldEnergy
+# (accuracy=4). On 2,000 MP structures no default feature moves by more than 2.1e-3 of its
+# spread across structures relative to tol=1e-10, and featurizing takes 0.8x the time of
+# tol=1e-6 (benchmarks/bench_featurizers.py --accuracy-only; docs/featurizers.md).
+DEFAULT_FEATURE_TOL = 1e-4
 
 OXIDATION_MODES = ("present", "guess", "none")
 # Oxidation-state guesses of cells with more sites than this use a smaller multiple of the
@@ -125,12 +126,13 @@ def guessed_oxidation_states(formula: str) -> tuple[tuple[str, float], ...] | No
     return tuple(sorted((str(el), float(q)) for el, q in guesses[0].items()))
 
 
-def formal_charges(structure: Any, mode: str) -> np.ndarray | None:
+def formal_charges(crystal: Crystal, mode: str) -> np.ndarray | None:
     """Formal charges (e) per site: oxidation states carried by the structure, or guessed.
 
     Args:
-        structure: pymatgen ``Structure`` (``Species`` with ``oxi_state``) or ``ase.Atoms``
-            (``initial_charges`` array, if set).
+        crystal: a validated crystal (``to_crystal``), which keeps the oxidation states of a
+            pymatgen ``Structure`` (``Species`` with ``oxi_state``) or the ``initial_charges``
+            array of an ``ase.Atoms``.
         mode: ``"present"`` (only carried states), ``"guess"`` (carried, else pymatgen's guess),
             ``"none"``.
 
@@ -139,25 +141,17 @@ def formal_charges(structure: Any, mode: str) -> np.ndarray | None:
     """
     if mode == "none":
         return None
-    if hasattr(structure, "sites"):
-        species = site_species(structure)
-        states = [getattr(specie, "oxi_state", None) for specie in species]
-        if None not in states:
-            return np.asarray(states, dtype=np.float64)
-        symbols = [specie.symbol for specie in species]
-    else:
-        if "initial_charges" in structure.arrays:
-            return np.asarray(structure.arrays["initial_charges"], dtype=np.float64)
-        symbols = list(structure.get_chemical_symbols())
+    if crystal.charges is not None:
+        return crystal.charges
     if mode != "guess":
         return None
-    counts = Counter(symbols)
-    formula = " ".join(f"{el}{n}" for el, n in sorted(counts.items()))
+    counts = Counter(crystal.numbers.tolist())
+    formula = " ".join(f"{chemical_symbols[z]}{n}" for z, n in sorted(counts.items()))
     guess = guessed_oxidation_states(formula)
     if guess is None:
         return None
     by_element = dict(guess)
-    return np.asarray([by_element[s] for s in symbols], dtype=np.float64)
+    return np.asarray([by_element[chemical_symbols[z]] for z in crystal.numbers], dtype=np.float64)
 
 
 def structure_symbols(structure: Any) -> list[str]:
@@ -182,7 +176,7 @@ class CompletePotentialBase(BaseFeaturizer):
         potentials: names from ``potnet_ase.sums.POTENTIALS``.
         convention: Pauli convention, ``"physical"`` or ``"potnet"`` (see ``potnet_ase.sums``).
         pauli_alpha: Pauli decay constant, 1/Angstrom.
-        tol: absolute error per lattice-sum entry (default 1e-6, see ``DEFAULT_FEATURE_TOL``).
+        tol: absolute error per lattice-sum entry (default 1e-4, see ``DEFAULT_FEATURE_TOL``).
         oxidation_states: ``"present"`` (Madelung features from oxidation states the structure
             carries, NaN without them), ``"guess"`` (guess missing ones with pymatgen, slow
             for complex compositions, cached per formula) or ``"none"`` (no Madelung features).
@@ -200,7 +194,7 @@ class CompletePotentialBase(BaseFeaturizer):
         tol: float = DEFAULT_FEATURE_TOL,
         oxidation_states: str = "present",
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         n_jobs: int = 1,
     ) -> None:
         self.potentials = potentials
@@ -252,58 +246,52 @@ class CompletePotentialBase(BaseFeaturizer):
     ) -> list[tuple[Crystal, dict[str, np.ndarray]] | Exception]:
         """The validated crystal and its N x N matrices per structure, or the exception that
         structure raised. `indices` name the structures in error messages (default: position).
-
-        Validation is per structure, so one bad structure never loses the others; a batch the
-        engine rejects as a whole (e.g. over the memory limit) is retried one by one.
         """
         names = self._checked_potentials()
-        parameters = self._parameters()
-        device = resolve_device(self.device)
-        results: list[tuple[Crystal, dict[str, np.ndarray]] | Exception] = [
-            ValueError("not computed")
-        ] * len(structures)
-        good: list[int] = []
-        crystals: list[Crystal] = []
-        names_of = range(len(structures)) if indices is None else indices
-        for k, (structure, index) in enumerate(zip(structures, names_of, strict=True)):
-            try:
-                crystals.append(to_crystal(structure, index=index))
-                good.append(k)
-            except Exception as error:  # kept per row, as matminer's ignore_errors expects
-                results[k] = error
-        # Similar crystals batched together keep the engine's padded blocks tight.
-        order = sorted(
-            range(len(good)),
-            key=lambda i: (crystals[i].n_atoms, crystals[i].volume / crystals[i].n_atoms),
-        )
-        good = [good[i] for i in order]
-        crystals = [crystals[i] for i in order]
-        starts = range(0, len(good), max(1, int(self.batch_size)))
+        parameters, device = self._parameters(), resolve_device(self.device)
+        crystals = validated(structures, indices)
+
+        def matrices(members: list[int]) -> list[tuple[Crystal, dict[str, np.ndarray]]]:
+            batch = [crystals[k] for k in members]
+            sums = sums_of_crystals(
+                batch, names, parameters=parameters, tol=self.tol, device=device
+            )
+            return list(zip(batch, sums, strict=True))
+
+        return self.in_batches(crystals, matrices, pbar)
+
+    def in_batches(
+        self,
+        crystals: Sequence[Crystal | Exception],
+        compute: Callable[[list[int]], list[Any]],
+        pbar: bool = False,
+    ) -> list[Any]:
+        """``compute`` over batches of ``batch_size`` crystals (given as indices into
+        `crystals`), one result per crystal; the exceptions in `crystals` pass through.
+
+        Similar crystals are batched together, which keeps the engine's padded blocks tight.
+        A batch that fails as a whole (e.g. over the memory limit) is retried one crystal at
+        a time, so one bad structure never loses the others.
+        """
+        results: list[Any] = list(crystals)
+        good = [k for k, crystal in enumerate(crystals) if isinstance(crystal, Crystal)]
+        good.sort(key=lambda k: (crystals[k].n_atoms, crystals[k].volume / crystals[k].n_atoms))
+        size = max(1, int(self.batch_size))
+        starts = range(0, len(good), size)
         for start in tqdm(starts, desc=type(self).__name__, unit="batch", disable=not pbar):
-            members = good[start : start + int(self.batch_size)]
-            chosen = crystals[start : start + int(self.batch_size)]
+            members = good[start : start + size]
             try:
-                sums = sums_of_crystals(
-                    chosen, names, parameters=parameters, tol=self.tol, device=device
-                )
+                values = compute(members)
             except Exception:
-                logger.debug("batch failed; retrying its %d structures one by one", len(chosen))
-                sums = []
-                for crystal in chosen:
+                logger.debug("batch failed; retrying its %d structures one by one", len(members))
+                values = []
+                for k in members:
                     try:
-                        sums.extend(
-                            sums_of_crystals(
-                                [crystal],
-                                names,
-                                parameters=parameters,
-                                tol=self.tol,
-                                device=device,
-                            )
-                        )
-                    except Exception as error:
-                        sums.append(error)
-            for k, crystal, value in zip(members, chosen, sums, strict=True):
-                results[k] = value if isinstance(value, Exception) else (crystal, value)
+                        values.extend(compute([k]))
+                    except Exception as error:  # kept per row, as matminer's ignore_errors expects
+                        values.append(error)
+            for k, value in zip(members, values, strict=True):
+                results[k] = value
         return results
 
     def features_from_sums(
@@ -315,9 +303,8 @@ class CompletePotentialBase(BaseFeaturizer):
     def features_of_rows(
         self, rows: Sequence[tuple], results: Sequence[tuple[Crystal, dict[str, np.ndarray]]]
     ) -> list[list | Exception]:
-        """Features of rows whose lattice sums succeeded, or the exception a row raised.
-        One row at a time through :meth:`features_from_sums`; featurizers that can pool a
-        whole batch at once override this."""
+        """Features of rows whose lattice sums succeeded, or the exception a row raised,
+        one row at a time through :meth:`features_from_sums`."""
         output: list[list | Exception] = []
         for row, result in zip(rows, results, strict=True):
             try:
@@ -332,6 +319,7 @@ class CompletePotentialBase(BaseFeaturizer):
         Args:
             rows: featurize argument tuples, ``(structure,)`` or ``(structure, site index)``.
         """
+        # Site rows repeat one structure per site; its sums are taken once.
         structures, slot, first_row = unique_structures(row[0] for row in rows)
         sums = self.lattice_sums(structures, indices=first_row, pbar=pbar)
         output: list[list | Exception] = [sums[k] for k in slot]  # the failures stay as they are
@@ -467,7 +455,7 @@ class CompletePotentialFeaturizer(CompletePotentialBase):
         element_pairs: bool = False,
         max_element_pairs: int = 20,
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         n_jobs: int = 1,
     ) -> None:
         super().__init__(
@@ -549,90 +537,141 @@ class CompletePotentialFeaturizer(CompletePotentialBase):
             raise result
         return result
 
-    def features_of_rows(
-        self, rows: Sequence[tuple], results: Sequence[tuple[Crystal, dict[str, np.ndarray]]]
-    ) -> list[list | Exception]:
-        """Features of many structures, pooled with one set of array operations per group of
-        equal-size cells (per-structure numpy calls would cost more than the lattice sums)."""
-        output: list[list | Exception] = [ValueError("not computed")] * len(rows)
-        by_size: dict[int, list[int]] = {}
-        for i, (crystal, _) in enumerate(results):
-            by_size.setdefault(crystal.n_atoms, []).append(i)
-        for members in by_size.values():
-            charges: list[np.ndarray | None] = []
-            usable: list[int] = []
-            for i in members:
+    def feature_rows(self, rows: Sequence[tuple], pbar: bool = False) -> list[list | Exception]:
+        """Features per row, or the exception that row raised (never raised here)."""
+        crystals = validated([row[0] for row in rows])
+        charges: list[np.ndarray | None] = [None] * len(rows)
+        for k, crystal in enumerate(crystals):
+            if isinstance(crystal, Crystal):
                 try:  # oxidation-state lookups are per structure and may fail on their own
-                    charges.append(self._charges(rows[i][0]))
-                    usable.append(i)
+                    charges[k] = self._charges(crystal)
                 except Exception as error:  # one bad row never loses the others
-                    output[i] = error
-            if not usable:
-                continue
-            try:
-                features = self.features_of_group(
-                    [results[i][0] for i in usable], [results[i][1] for i in usable], charges
-                ).tolist()
-            except Exception:  # find the row that fails; one bad row never loses the others
-                features = []
-                for i, q in zip(usable, charges, strict=True):
-                    try:
-                        alone = self.features_of_group([results[i][0]], [results[i][1]], [q])
-                        features.append(alone[0].tolist())
-                    except Exception as error:
-                        features.append(error)
-            for i, row_features in zip(usable, features, strict=True):
-                output[i] = row_features
-        return output
+                    crystals[k] = error
+        names = self._checked_potentials()
+        parameters, device = self._parameters(), resolve_device(self.device)
 
-    def _charges(self, structure: Any) -> np.ndarray | None:
+        def features(members: list[int]) -> list[list[float]]:
+            batch = [crystals[k] for k in members]
+            sums = pair_sums_of_crystals(
+                batch, names, parameters=parameters, tol=self.tol, device=device
+            )
+            return self.features_of_batch(batch, sums, [charges[k] for k in members]).tolist()
+
+        return self.in_batches(crystals, features, pbar)
+
+    def _charges(self, crystal: Crystal) -> np.ndarray | None:
         if not self._madelung_enabled():
             return None
-        return formal_charges(structure, self.oxidation_states)
+        return formal_charges(crystal, self.oxidation_states)
 
-    def features_of_group(
+    def features_of_batch(
         self,
         crystals: Sequence[Crystal],
-        sums: Sequence[dict[str, np.ndarray]],
+        sums: PairSums,
         charges: Sequence[np.ndarray | None],
     ) -> np.ndarray:
-        """Features of B crystals with the same number of atoms N, (B, n_features).
+        """Features of B crystals from their flat pair sums, (B, n_features).
+
+        Every default feature pools a weighted site sum ``sum_b M_ab w_b`` (w = 1, Z or q),
+        taken for the whole batch at once from the flat pairs, so the cost does not grow with
+        the number of distinct cell sizes; only the opt-in pair statistics and element pairs
+        reshape each crystal's N x N matrices.
 
         Args:
-            crystals: the validated crystals.
-            sums: their N x N matrices per potential.
+            crystals: the validated crystals, in the order of `sums`.
+            sums: their pair sums (``potnet_ase.api.pair_sums_of_crystals``).
             charges: their formal charges, (N,) each, or ``None`` where there are none
                 (ignored unless Madelung features are on).
         """
         names = self._checked_potentials()
-        matrices = np.stack([np.stack([m[p] for p in names]) for m in sums])  # (B, P, N, N)
-        n_crystals = len(crystals)
-        numbers = np.stack([c.numbers for c in crystals])  # (B, N)
-        features = [pooled(matrices.sum(axis=3)).reshape(n_crystals, -1)]
+        counts = np.array([c.n_atoms for c in crystals])
+        first, second = sums.first.cpu().numpy(), sums.second.cpu().numpy()
+        values = {p: v.cpu().numpy() for p, v in sums.values.items()}
+
+        def site_sums(potential: str, weights: np.ndarray) -> np.ndarray:
+            pair_terms = values[potential] * weights[second]
+            return np.bincount(first, weights=pair_terms, minlength=int(counts.sum()))
+
+        ones = np.ones(int(counts.sum()))
+        features = [segment_statistics(site_sums(p, ones), counts) for p in names]
         if "coulomb" in names:
-            coulomb = matrices[:, names.index("coulomb")]
-            features.append(charged_coulomb(coulomb, numbers.astype(np.float64), "potential"))
+            numbers = np.concatenate([c.numbers for c in crystals]).astype(np.float64)
+            potential = COULOMB_CONSTANT * site_sums("coulomb", numbers)
+            features.append(charge_weighted(potential, numbers, counts, "potential"))
         if self._madelung_enabled():
             assigned = np.array([q is not None for q in charges])
-            formal = np.stack(
-                [
-                    np.full(len(n), np.nan) if q is None else q
-                    for q, n in zip(charges, numbers, strict=True)
-                ]
+            formal = np.concatenate(
+                [np.zeros(n) if q is None else q for n, q in zip(counts, charges, strict=True)]
             )
-            features.append(charged_coulomb(coulomb, formal, "energy"))
-            features.append(assigned[:, None].astype(np.float64))
-        if self.pair_statistics:
-            first, second = upper_triangle(numbers.shape[1])
-            pair_sums = matrices[:, :, first, second]  # (B, P, N (N + 1) / 2)
-            self_image = matrices[:, :, :1, 0]  # (B, P, 1)
-            features.append(
-                np.concatenate([self_image, pooled(pair_sums)], axis=2).reshape(n_crystals, -1)
-            )
+            potential = COULOMB_CONSTANT * site_sums("coulomb", formal)
+            madelung = charge_weighted(potential, formal, counts, "energy")
+            madelung[~assigned] = np.nan
+            features += [madelung, assigned[:, None].astype(np.float64)]
         pairs = self._fitted_pairs()
-        if pairs:
-            features.append(element_pair_sums(matrices, numbers, pairs).reshape(n_crystals, -1))
+        if self.pair_statistics or pairs:
+            matrices = [np.stack([m[p] for p in names]) for m in sums.matrices()]  # (P, N, N)
+            if self.pair_statistics:
+                features.append(np.stack([pair_statistics(m) for m in matrices]))
+            if pairs:
+                features.append(
+                    np.stack(
+                        [
+                            element_pair_sums(m, c.numbers, pairs).ravel()
+                            for m, c in zip(matrices, crystals, strict=True)
+                        ]
+                    )
+                )
         return np.concatenate(features, axis=1)
+
+
+def validated(
+    structures: Sequence[Any], indices: Sequence[int] | None = None
+) -> list[Crystal | Exception]:
+    """Each structure validated (``to_crystal``), or the exception it raised; `indices` name
+    the structures in error messages (default: position)."""
+    crystals: list[Crystal | Exception] = []
+    names_of = range(len(structures)) if indices is None else indices
+    for structure, index in zip(structures, names_of, strict=True):
+        try:
+            crystals.append(to_crystal(structure, index=index))
+        except Exception as error:  # kept per row, as matminer's ignore_errors expects
+            crystals.append(error)
+    return crystals
+
+
+def segment_statistics(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """mean, std (population), min, max of each run of `counts` consecutive values,
+    (sum of counts,) -> (B, 4)."""
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mean = np.add.reduceat(values, starts) / counts
+    deviation = values - np.repeat(mean, counts)
+    std = np.sqrt(np.add.reduceat(deviation * deviation, starts) / counts)
+    low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+    return np.stack([mean, std, low, high], axis=-1)
+
+
+def charge_weighted(
+    potential: np.ndarray, charges: np.ndarray, counts: np.ndarray, spread: str
+) -> np.ndarray:
+    """Charge-weighted Coulomb energy per atom (eV/atom), then std/min/max of either the site
+    potentials (V, ``spread="potential"``) or the site energies ``q phi / 2`` (eV,
+    ``spread="energy"``), per run of `counts` atoms; (B, 4).
+
+    Args:
+        potential: site potentials ``k (Zc q)_a`` of the crystals' atoms in order, V.
+        charges: the charges q that made them, e.
+    """
+    site_energy = 0.5 * charges * potential
+    energy = segment_statistics(site_energy, counts)[:, :1]  # mean site energy = E / N
+    spread_of = segment_statistics(potential if spread == "potential" else site_energy, counts)
+    return np.concatenate([energy, spread_of[:, 1:]], axis=1)
+
+
+def pair_statistics(matrices: np.ndarray) -> np.ndarray:
+    """Per potential: the self-image sum, then mean/std/min/max of the pair sums over a <= b,
+    potential after potential; (P, N, N) -> (5 P,)."""
+    first, second = upper_triangle(matrices.shape[-1])
+    return np.concatenate([matrices[:, :1, 0], pooled(matrices[:, first, second])], axis=1).ravel()
 
 
 def upper_triangle(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -665,22 +704,6 @@ def element_pair_sums(
     b = np.asarray([column[y] for _, y in pairs])
     factor = np.where(a == b, 1.0, 2.0)
     return blocks[..., a, b] * factor / numbers.shape[-1]
-
-
-def charged_coulomb(coulomb: np.ndarray, charges: np.ndarray, spread: str) -> np.ndarray:
-    """Charge-weighted Coulomb energy per atom (eV/atom), then std/min/max of either the site
-    potentials ``k Zc q`` (V, ``spread="potential"``) or the site energies ``q k Zc q / 2``
-    (eV, ``spread="energy"``); (..., 4).
-
-    Args:
-        coulomb: (..., N, N) Coulomb lattice sums Zc, 1/Angstrom.
-        charges: (..., N) charges, e.
-    """
-    potential = COULOMB_CONSTANT * np.einsum("...ab,...b->...a", coulomb, charges)
-    site_energy = 0.5 * charges * potential
-    spread_of = potential if spread == "potential" else site_energy
-    energy = site_energy.sum(axis=-1, keepdims=True) / charges.shape[-1]
-    return np.concatenate([energy, pooled(spread_of)[..., 1:]], axis=-1)
 
 
 __all__ = [

@@ -46,7 +46,7 @@ class CompletePotentialSiteFeaturizer(CompletePotentialBase):
         tol: float = DEFAULT_FEATURE_TOL,
         oxidation_states: str = "present",
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         n_jobs: int = 1,
     ) -> None:
         super().__init__(
@@ -94,7 +94,7 @@ class CompletePotentialSiteFeaturizer(CompletePotentialBase):
     def features_from_sums(
         self, row: tuple, crystal: Crystal, sums: dict[str, np.ndarray]
     ) -> list[float]:
-        structure, index = row[0], int(row[1])
+        index = int(row[1])
         if not -crystal.n_atoms <= index < crystal.n_atoms:
             raise IndexError(f"site index {index} is out of range for {crystal.label}")
         names = self._checked_potentials()
@@ -105,7 +105,7 @@ class CompletePotentialSiteFeaturizer(CompletePotentialBase):
             row_c = sums["coulomb"][index]
             features.append(COULOMB_CONSTANT * float(row_c @ crystal.numbers.astype(np.float64)))
         if self._madelung_enabled():
-            charges = formal_charges(structure, self.oxidation_states)
+            charges = formal_charges(crystal, self.oxidation_states)
             if charges is None:
                 features += [float("nan")] * 2
             else:

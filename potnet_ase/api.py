@@ -12,7 +12,12 @@ from tqdm.auto import tqdm
 
 from potnet_ase.device import resolve_device
 from potnet_ase.structures import Crystal, to_crystal
-from potnet_ase.sums import DEFAULT_POTENTIALS, PotentialParameters, lattice_pair_sums
+from potnet_ase.sums import (
+    DEFAULT_POTENTIALS,
+    PairSums,
+    PotentialParameters,
+    lattice_pair_sums,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +54,39 @@ def sums_of_crystals(
     batches = crystal_batches(crystals, PAIRS_PER_CALL)
     for members in tqdm(batches, desc="lattice sums", unit="batch", disable=not progress):
         chosen = [crystals[i] for i in members]
-        positions = torch.as_tensor(
-            np.concatenate([c.positions for c in chosen]), dtype=torch.float64, device=device
+        sums = pair_sums_of_crystals(
+            chosen, potentials, parameters=parameters, tol=tol, device=device
         )
-        cells = torch.as_tensor(
-            np.stack([c.cell for c in chosen]), dtype=torch.float64, device=device
-        )
-        with torch.no_grad():
-            sums = lattice_pair_sums(
-                positions,
-                cells,
-                [c.n_atoms for c in chosen],
-                tuple(potentials),
-                parameters=parameters,
-                tol=tol,
-            )
         results.extend(sums.matrices())
     return results
+
+
+def pair_sums_of_crystals(
+    crystals: Sequence[Crystal],
+    potentials: Sequence[str] = DEFAULT_POTENTIALS,
+    *,
+    parameters: PotentialParameters,
+    tol: float,
+    device: torch.device,
+) -> PairSums:
+    """The flat pair sums of validated crystals in one engine call on `device`, without
+    gradients (pair ``a * N + b`` of crystal c at ``pair_ptr[c] + a * N + b``; global atom
+    indices count through the crystals in order)."""
+    positions = torch.as_tensor(
+        np.concatenate([c.positions for c in crystals]), dtype=torch.float64, device=device
+    )
+    cells = torch.as_tensor(
+        np.stack([c.cell for c in crystals]), dtype=torch.float64, device=device
+    )
+    with torch.no_grad():
+        return lattice_pair_sums(
+            positions,
+            cells,
+            [c.n_atoms for c in crystals],
+            tuple(potentials),
+            parameters=parameters,
+            tol=tol,
+        )
 
 
 def complete_potentials(

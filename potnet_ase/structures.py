@@ -40,6 +40,8 @@ class Crystal:
         name: how error messages name this structure; ``None`` builds :attr:`label` from
             `index` and the formula when a message first needs it.
         index: position in a batch (for :attr:`label`).
+        charges: (N,) formal charges (e) the input carried (pymatgen oxidation states on every
+            site, or an ASE ``initial_charges`` array), else ``None``.
     """
 
     positions: np.ndarray
@@ -47,6 +49,7 @@ class Crystal:
     numbers: np.ndarray
     name: str | None = None
     index: int | None = None
+    charges: np.ndarray | None = None
 
     @cached_property
     def label(self) -> str:
@@ -91,18 +94,24 @@ def site_species(structure: Any, index: int | None = None) -> list[Any]:
     return species
 
 
-def _from_pymatgen(structure: Any, index: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _from_pymatgen(structure: Any, index: int | None) -> _Arrays:
     cell = np.asarray(structure.lattice.matrix, dtype=np.float64)
+    species = site_species(structure, index)
+    states = [getattr(specie, "oxi_state", None) for specie in species]
     # Fractional coordinates are what a pymatgen site stores; its Cartesian ones are computed
     # (and cached) site by site, which costs more than one matrix product for all sites.
     return (
         np.asarray(structure.frac_coords, dtype=np.float64) @ cell,
         cell,
-        np.asarray([specie.Z for specie in site_species(structure, index)], dtype=np.int64),
+        np.asarray([specie.Z for specie in species], dtype=np.int64),
+        None if None in states else np.asarray(states, dtype=np.float64),
     )
 
 
-def _from_ase(atoms: Any, index: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _from_ase(atoms: Any, index: int | None) -> _Arrays:
     if not all(atoms.pbc):
         raise StructureError(
             f"{describe(atoms, index)} is not periodic in all three directions "
@@ -110,10 +119,12 @@ def _from_ase(atoms: Any, index: int | None) -> tuple[np.ndarray, np.ndarray, np
             "crystals only. Set atoms.pbc = True with a full cell, or add vacuum and make it "
             "periodic if you mean a slab or molecule."
         )
+    charges = atoms.arrays.get("initial_charges")
     return (
         np.asarray(atoms.get_positions(), dtype=np.float64),
         np.asarray(atoms.cell.array, dtype=np.float64),
         np.asarray(atoms.numbers, dtype=np.int64),
+        None if charges is None else np.array(charges, dtype=np.float64),
     )
 
 
@@ -163,15 +174,15 @@ def to_crystal(structure: Any, index: int | None = None) -> Crystal:
             f"{describe(structure, index)} is None; pass an ase.Atoms or a pymatgen Structure."
         )
     if hasattr(structure, "lattice") and hasattr(structure, "sites"):
-        positions, cell, numbers = _from_pymatgen(structure, index)
+        positions, cell, numbers, charges = _from_pymatgen(structure, index)
     elif hasattr(structure, "pbc") and hasattr(structure, "get_positions"):
-        positions, cell, numbers = _from_ase(structure, index)
+        positions, cell, numbers, charges = _from_ase(structure, index)
     else:
         raise StructureError(
             f"{describe(structure, index)} is a {type(structure).__name__}; pass an ase.Atoms "
             "or a pymatgen Structure."
         )
-    return validate(positions, cell, numbers, index=index)
+    return validate(positions, cell, numbers, index=index, charges=charges)
 
 
 def validate(
@@ -181,6 +192,7 @@ def validate(
     label: str | None = None,
     *,
     index: int | None = None,
+    charges: np.ndarray | None = None,
 ) -> Crystal:
     """Check raw arrays and return a :class:`Crystal` with a right-handed cell.
 
@@ -193,6 +205,7 @@ def validate(
         numbers: (N,) atomic numbers.
         label: how errors name the structure; default ``'structure {index} (formula)'``.
         index: position in a batch, for the default label.
+        charges: (N,) formal charges carried by the input, if any.
 
     Raises:
         StructureError: empty, misshapen, non-finite, singular or overlapping input.
@@ -244,7 +257,9 @@ def validate(
             f"{name()}: atoms {a} and {b} sit at the same position (or a lattice translation "
             f"of each other, {distance:.2e} A apart); remove the duplicate site."
         )
-    return Crystal(positions=positions, cell=cell, numbers=numbers, name=label, index=index)
+    return Crystal(
+        positions=positions, cell=cell, numbers=numbers, name=label, index=index, charges=charges
+    )
 
 
 def _formula_or_none(numbers: np.ndarray) -> str | None:

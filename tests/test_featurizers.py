@@ -418,16 +418,15 @@ def test_dataframe_with_bad_rows_keeps_every_row():
 
 
 def test_a_row_failing_in_pooling_loses_no_other_row(monkeypatch):
-    # Rows are pooled in groups of equal size; a row whose pooling fails (here: charges of
-    # the wrong length for one structure) is found and reported alone.
+    # A batch whose pooling fails (here: charges of the wrong length for one structure) is
+    # retried structure by structure, so only that row gets an error.
     structures = [rock_salt(), cesium_chloride(), rock_salt().copy(), perovskite()]
     featurizer = CompletePotentialFeaturizer(oxidation_states="guess")
     expected = featurizer.featurize_many(structures, pbar=False)
     charges = CompletePotentialFeaturizer._charges
-    broken = structures[2]
 
-    def wrong_for_one(self, structure):
-        return np.ones(7) if structure is broken else charges(self, structure)
+    def wrong_for_one(self, crystal):
+        return np.ones(7) if crystal.index == 2 else charges(self, crystal)
 
     monkeypatch.setattr(CompletePotentialFeaturizer, "_charges", wrong_for_one)
     rows = featurizer.featurize_many(structures, ignore_errors=True, return_errors=True)
@@ -435,7 +434,8 @@ def test_a_row_failing_in_pooling_loses_no_other_row(monkeypatch):
     assert np.isnan(np.array(rows[2][:-1], dtype=float)).all()
     for k in (0, 1, 3):
         assert not isinstance(rows[k][-1], str)
-        np.testing.assert_allclose(rows[k][:-1], expected[k], rtol=1e-12)
+        # alone or batched, a std of equal site values is rounding noise (~1e-16)
+        np.testing.assert_allclose(rows[k][:-1], expected[k], rtol=1e-12, atol=1e-14)
 
 
 def test_precheck():
@@ -482,7 +482,7 @@ def test_clone_set_params_and_pipeline():
     )
     pipeline.fit(structures, y)
     assert pipeline.predict(structures).shape == (len(structures),)
-    assert clone(pipeline).get_params()["completepotentialfeaturizer__tol"] == 1e-6
+    assert clone(pipeline).get_params()["completepotentialfeaturizer__tol"] == 1e-4
     table = (
         CompletePotentialFeaturizer()
         .set_output(transform="pandas")

@@ -30,3 +30,13 @@ def test_cuda_gradients():
     reference = torch.tensor(atoms.positions, requires_grad=True)
     lattice_pair_sums(reference, cell.cpu(), [5]).values["coulomb"].sum().backward()
     torch.testing.assert_close(positions.grad.cpu(), reference.grad, rtol=0, atol=1e-9)
+
+
+def test_cuda_features_match_cpu(rng):
+    from featurizers import CompletePotentialFeaturizer
+
+    crystals = [random_crystal(rng, n, np.diag([4.0, 4.4, 5.1])) for n in (1, 4, 9)]
+    options = dict(oxidation_states="none", pair_statistics=True)
+    on_cpu = CompletePotentialFeaturizer(device="cpu", **options).featurize_many(crystals)
+    on_gpu = CompletePotentialFeaturizer(device="cuda", **options).featurize_many(crystals)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-9, atol=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -10,7 +12,9 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 import potnet_ase
 from potnet_ase.examples import example_crystals, madelung_constant, perovskite
+from potnet_ase.sums import PotentialParameters, engine
 from potnet_ase.sums import parameters as sum_parameters
+from potnet_ase.sums.potentials import decompose
 from tests.crystals import random_crystal
 from tests.reference_sums import direct_sum, inverse_power_sum
 
@@ -141,7 +145,60 @@ def test_example_crystals_stay_within_each_tolerance(example):
         "london": inverse_power_sum(pos, cell, 3.0),
         "pauli": direct_sum(pos, cell, lambda d: np.exp(-3.0 * d), 15.0),
     }
-    for tol in (1e-4, 1e-6, 1e-8, 1e-10):
+    for tol in (1e-3, 1e-4, 1e-6, 1e-8, 1e-10):
         ours = potnet_ase.complete_potentials(example.atoms, tol=tol, device="cpu")
         for name, ref in reference.items():
             assert np.abs(ours[name] - ref).max() <= tol * max(1.0, np.abs(ref).max()), (name, tol)
+
+
+def test_loose_tolerances_trade_reciprocal_space_for_the_real_space_floor():
+    """Where one cell length is more than the real-space bounds need, eta is lowered until they
+    need about that length (fewer G vectors for the same real-space work); tight tolerances
+    keep the default eta."""
+    kernels = {
+        kernel: 1.0
+        for name in ("coulomb", "london", "pauli")
+        for _, kernel in decompose(name, PotentialParameters())
+    }
+    volumes = np.array([40.0, 230.0, 1200.0])
+    default_eta = sum_parameters.ETA_SCALE * np.sqrt(np.pi) / np.cbrt(volumes)
+    loose = sum_parameters.choose_parameters(kernels, volumes, 1e-3)
+    assert np.all(loose.eta < 0.85 * default_eta)
+    np.testing.assert_allclose(loose.real_cutoff, np.cbrt(volumes), rtol=0.02)
+    tight = sum_parameters.choose_parameters(kernels, volumes, 1e-10)
+    np.testing.assert_allclose(tight.eta, default_eta)
+    assert np.all(loose.reciprocal_cutoff < 0.7 * tight.reciprocal_cutoff)
+
+
+def test_direct_exponential_sums_equal_the_split_ones(monkeypatch):
+    """The physical Pauli sum fits inside the real-space cutoff of ordinary cells and is then
+    summed unsplit; forcing the Ewald-type split for every kernel gives the same sums. The
+    PotNet convention's slow decay (alpha V^(-1/6)) keeps the split."""
+    atoms = perovskite().repeat((2, 2, 1))
+    atoms.rattle(0.1, seed=8)
+    physical = PotentialParameters()
+    pauli = decompose("pauli", physical)[0][1]
+    potnet_pauli = decompose("pauli", PotentialParameters(convention="potnet"))[0][1]
+    volume = np.array([atoms.get_volume()])
+    coulomb = decompose("coulomb", physical)[0][1]
+    tol = 1e-6
+    with_coulomb = sum_parameters.choose_parameters({pauli: 1.0, coulomb: 1.0}, volume, tol)
+    assert pauli in with_coulomb.direct
+    potnet = sum_parameters.choose_parameters({potnet_pauli: 1.0, coulomb: 1.0}, volume, tol)
+    assert not potnet.direct
+    names = ["pauli", "morse", "coulomb"]
+    direct = potnet_ase.complete_potentials(atoms, names, tol=tol, device="cpu")
+    reference = direct_sum(atoms.positions, atoms.cell.array, lambda d: np.exp(-3.0 * d), 15.0)
+    assert np.abs(direct["pauli"] - reference).max() <= tol
+    choose = sum_parameters.choose_parameters
+
+    def always_split(*args, **kwargs):
+        chosen = choose(*args, **kwargs)
+        assert chosen.direct  # the comparison would be vacuous otherwise
+        return dataclasses.replace(chosen, direct=frozenset())
+
+    monkeypatch.setattr(engine, "choose_parameters", always_split)
+    split = potnet_ase.complete_potentials(atoms, names, tol=tol, device="cpu")
+    for name in names:
+        scale = max(1.0, np.abs(split[name]).max())
+        np.testing.assert_allclose(direct[name], split[name], rtol=0, atol=2 * tol * scale)

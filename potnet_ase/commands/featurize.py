@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--convention", default="physical", choices=CONVENTIONS)
     parser.add_argument("--pauli-alpha", type=float, default=3.0, help="1/Angstrom")
-    parser.add_argument("--tol", type=float, default=None, help="per entry (default 1e-6)")
+    parser.add_argument("--tol", type=float, default=None, help="per entry (default 1e-4)")
     parser.add_argument(
         "--oxidation-states",
         default="present",
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="add element-pair sums for the K most frequent pairs of INPUT (default 0: none)",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
-    parser.add_argument("--batch-size", type=int, default=64, help="structures per engine call")
+    parser.add_argument("--batch-size", type=int, default=128, help="structures per engine call")
     parser.add_argument("--chunk-size", type=int, default=2000, help="rows per written part")
     parser.add_argument("--errors", type=Path, default=None, help="default: OUTPUT.errors.csv")
     parser.add_argument("--restart", action="store_true", help="ignore finished parts")

@@ -14,7 +14,8 @@ Per crystal:
 3. real space: every pair a <= b against every lattice translation L with |L| <= R + max|r|,
    screened by one batched matrix product; images with |r + L| > R are dropped before any
    special function is evaluated, in chunks of at most ``max_terms`` candidates so memory
-   stays bounded, and the (b, a) entries are mirrored;
+   stays bounded, and the (b, a) entries are mirrored; a kernel that ``parameters.py`` sums
+   directly (a short-ranged exponential) takes its whole value here and nothing below;
 4. reciprocal space: with C[a,k] = cos(G_k . x_a) and S[a,k] = sin(G_k . x_a),
    ``sum_k f_k cos(G_k . (x_a - x_b)) = (C diag(f) C^T + S diag(f) S^T)[a, b]``, a batched
    matrix product over half of the G vectors (cos is even), padded per chunk of similar-size
@@ -239,6 +240,9 @@ def lattice_pair_sums(
         chosen, eta, volumes,
     )  # fmt: skip
     for kernel in weights:
+        if kernel in chosen.direct:
+            accumulated[kernel] = accumulated[kernel] + kernel.direct_origin() * is_diagonal
+            continue
         accumulated[kernel] = (
             accumulated[kernel]
             + kernel.constant(eta, volumes)[pair_crystal]
@@ -333,7 +337,10 @@ def _add_real_space(
         term_crystal = members[slot]
         distance = (pair_vectors[term_pair] + translations[term_translation]).norm(dim=-1)
         for kernel in accumulated:
-            term = kernel.real(distance, eta[term_crystal], volumes[term_crystal])
+            if kernel in chosen.direct:
+                term = kernel.direct(distance, volumes[term_crystal])
+            else:
+                term = kernel.real(distance, eta[term_crystal], volumes[term_crystal])
             term = torch.cat([term, term[off_diagonal]])
             accumulated[kernel] = accumulated[kernel].index_add(0, targets, term)
 
@@ -397,6 +404,8 @@ def _add_reciprocal_space(
         local = pairs - pair_ptr[members_t][pair_slot]
         first_local, second_local = local // slot_counts[pair_slot], local % slot_counts[pair_slot]
         for kernel in accumulated:
+            if kernel in chosen.direct:
+                continue
             weight = 2 * kernel.reciprocal_weight(
                 g_norm, eta[members_t, None], volumes[members_t, None]
             )

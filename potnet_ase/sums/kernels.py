@@ -49,10 +49,10 @@ class InversePower:
 
     def real(self, distance: torch.Tensor, eta: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
         """Real-space term Gamma(p, eta^2 d^2) / (Gamma(p) d^(2p)) for each image distance d."""
+        if self.p == 0.5:  # Gamma(1/2, x^2) / Gamma(1/2) = erfc(x): three operations
+            return torch.special.erfc(eta * distance) / distance
         squared = distance * distance
-        if self.p == 0.5:
-            power = distance
-        elif float(self.p).is_integer():  # integer powers are multiplications, pow is slow
+        if float(self.p).is_integer():  # integer powers are multiplications, pow is slow
             power = squared ** int(self.p)
         else:
             power = distance ** (2 * self.p)
@@ -246,19 +246,42 @@ class Exponential:
         return self._reciprocal_prefactor(eta, k_cut, volume) * erfc(k_cut / (2 * eta))
 
     def real_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
-        """Smallest R (Angstrom) meeting `budget` under either bound: fixed points of
-        eta R = sqrt(log(prefactor(R) / budget)) and a R = log(tail prefactor(R) / budget),
-        both prefactors varying slowly with R."""
-        a = self.decay(volume)
-        beta = a / (2 * eta)
+        """Smallest R (Angstrom) meeting `budget` under either bound: the plain tail (see
+        :meth:`direct_cutoff`) or the split one (:meth:`split_cutoff`)."""
+        return np.minimum(
+            self.split_cutoff(eta, volume, budget), self.direct_cutoff(volume, budget)
+        )
+
+    def split_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest R (Angstrom) meeting `budget` under the split bound: the fixed point of
+        eta R = sqrt(log(prefactor(R) / budget)), the prefactor varying slowly with R."""
+        beta = self.decay(volume) / (2 * eta)
         split = (beta + 3.0) / eta
-        plain = np.zeros_like(volume)
         for _ in range(2 * _REFINEMENTS):
             log_ratio = self._log_real_prefactor(eta, split, volume) - math.log(budget)
             split = np.maximum(np.sqrt(np.maximum(log_ratio, 0.0)), beta + 0.5) / eta
+        return split
+
+    def direct_cutoff(self, volume: np.ndarray, budget: float) -> np.ndarray:
+        """Smallest R (Angstrom) beyond which the whole, unsplit kernel sums to at most
+        `budget`: the fixed point of a R = log(tail prefactor(R) / budget)."""
+        a = self.decay(volume)
+        plain = np.zeros_like(volume)
+        for _ in range(2 * _REFINEMENTS):
             tail = self._plain_tail(plain, volume) * np.exp(a * plain)
             plain = np.log(np.maximum(tail / budget, 1.0)) / a
-        return np.minimum(split, plain)
+        return plain
+
+    def direct(self, distance: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        """The whole kernel at each image distance, for sums taken in real space alone (no
+        reciprocal part, no constant) when :meth:`direct_cutoff` is within the real-space
+        cutoff anyway: one exponential instead of the split's four special functions."""
+        value = torch.exp(-self.decay(volume) * distance)
+        return value / distance if self.over_distance else value
+
+    def direct_origin(self) -> float:
+        """Diagonal term of a direct sum: exp(0) = 1 where the origin is included."""
+        return 1.0 if self.include_origin else 0.0
 
     def reciprocal_cutoff(self, eta: np.ndarray, volume: np.ndarray, budget: float) -> np.ndarray:
         """Smallest |G| cutoff (1/Angstrom) whose reciprocal bound is within `budget`."""
