@@ -23,8 +23,9 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
 from featurizers import CompletePotentialFeaturizer, CompletePotentialSiteFeaturizer
-from featurizers.complete_potential import COULOMB_CONSTANT
+from featurizers.complete_potential import COULOMB_CONSTANT, formal_charges
 from potnet_ase.errors import StructureError
+from potnet_ase.structures import to_crystal
 
 EXACT = 1e-12  # engine tolerance for exact-value tests
 NACL_MADELUNG = 1.747564594633
@@ -510,3 +511,20 @@ def test_potnet_convention_changes_only_pauli():
         assert potnet[label] == pytest.approx(value, rel=1e-9, abs=1e-9), label
     # PotNet's sum includes the zero-distance term exp(0) = 1 on the diagonal.
     assert potnet["pauli self-image sum (1)"] > 1.0
+
+
+def test_guessed_oxidation_states_follow_matminers_conversion():
+    """Guesses on the reduced formula, as StructureToOxidStructure assigns them: for cobaltite
+    CoAsS (two formula units) Co3+ As- S2-, where a whole-cell guess gives As0 Co2+."""
+    from matminer.featurizers.conversions import StructureToOxidStructure
+
+    structure = Structure(
+        Lattice.cubic(5.6),
+        ["Co", "Co", "As", "As", "S", "S"],
+        [[0, 0, 0], [0.5, 0.5, 0], [0.38, 0.38, 0.38], [0.88, 0.88, 0.38], [0.62, 0.12, 0.62],
+         [0.12, 0.62, 0.62]],
+    )  # fmt: skip
+    matminer = StructureToOxidStructure().featurize(structure.copy())[0]
+    expected = [site.specie.oxi_state for site in matminer]
+    np.testing.assert_array_equal(formal_charges(to_crystal(structure), "guess"), expected)
+    np.testing.assert_array_equal(expected, [3, 3, -1, -1, -2, -2])
