@@ -23,3 +23,11 @@ class CheckpointError(PotNetInputError):
 
 class ResourceLimitError(PotNetInputError):
     """A job whose memory need exceeds the configured limit; the message names the limit."""
+
+
+class DeviceError(PotNetInputError):
+    """A device string that torch does not know, or a device this machine does not have."""
+
+
+class ConfigError(PotNetInputError):
+    """A training or model configuration with an unknown key, a wrong type or a bad value."""
